@@ -1,0 +1,49 @@
+"""The `gespace` command. Each sub-command lives in its own module with ``add_parser``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from gespace.cli import space as space_cli
+
+COMMANDS = [space_cli]
+
+
+class UserError(Exception):
+    """A mistake of the user's that ends the command with one line and status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gespace", description="Search the Gather-Excite design space.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes print ``gespace: ...`` lines and exit 2, never a traceback."""
+    from gespace.builder import BuildError
+    from gespace.grammar import PointError, SpecError
+
+    args = build_parser().parse_args(argv)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        return args.handler(args) or 0
+    except SpecError as error:
+        for problem in error.problems:
+            err.print(str(problem), markup=False)
+        return 2
+    except (UserError, PointError, BuildError) as error:
+        err.print(f"gespace: {error}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("gespace: interrupted", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
