@@ -1,8 +1,13 @@
-"""The `gespace` command. Each sub-command lives in its own module with ``add_parser``."""
+"""The `gespace` command. Each sub-command lives in its own module with ``add_parser``.
+
+Packages that build on gespace (the `search` campaign layer) add commands
+through the ``gespace.commands`` entry-point group, so gespace never imports them.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 
 from rich.console import Console
 
@@ -21,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(subparsers)
+    for plugin in sorted(entry_points(group="gespace.commands"), key=lambda e: e.name):
+        plugin.load()(subparsers)
     return parser
 
 

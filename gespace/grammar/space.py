@@ -9,6 +9,7 @@ point is self-contained: it builds and trains without its spec.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import warnings
@@ -219,7 +220,7 @@ class Space:
             value = ARCH_STAGES[values["backbone.arch"]]
         return value
 
-    def _resolve(self, choose: Callable[[str, KnobDef, Point], Any]) -> Point:
+    def resolve(self, choose: Callable[[str, KnobDef, Point], Any]) -> Point:
         """Walk the knobs in dependency order; ``choose`` picks the value of each active knob."""
         values: Point = {}
         for key in self.order:
@@ -253,7 +254,7 @@ class Space:
                                  f"({knob.domain.describe()})")
             return checked[key]
 
-        return self._resolve(choose)
+        return self.resolve(choose)
 
     def point_id(self, raw: Point) -> str:
         return point_id(self.canonicalise(raw))
@@ -327,21 +328,11 @@ class Space:
 
         With ``unique``, repeats are skipped (fewer than n come back if the space is smaller).
         """
-        if method == "random":
-            rng = random.Random(seed)
-            draw = lambda: self._resolve(lambda key, knob, values: knob.domain.sample(rng))  # noqa: E731
-        elif method == "sobol":
-            draw = self._sobol_draw(seed)
-        else:
-            raise ValueError(f"unknown sampling method {method!r}; use random or sobol")
         points: list[Point] = []
         seen: set[str] = set()
-        for _ in range(50 * n + 100):
+        for point in itertools.islice(self.iter_samples(seed, method), 50 * n + 100):
             if len(points) == n:
                 break
-            point = draw()
-            if point_problems(point):
-                continue
             if unique:
                 pid = point_id(point)
                 if pid in seen:
@@ -349,6 +340,24 @@ class Space:
                 seen.add(pid)
             points.append(point)
         return points
+
+    def iter_samples(self, seed: int = 0, method: str = "random") -> Iterator[Point]:
+        """An endless stream of buildable sampled points (repeats possible)."""
+        if method == "random":
+            rng = random.Random(seed)
+            draw = lambda: self.resolve(lambda key, knob, values: knob.domain.sample(rng))  # noqa: E731
+        elif method == "sobol":
+            draw = self._sobol_draw(seed)
+        else:
+            raise ValueError(f"unknown sampling method {method!r}; use random or sobol")
+        misses = 0
+        while misses < 10_000:
+            point = draw()
+            if point_problems(point):
+                misses += 1
+                continue
+            misses = 0
+            yield point
 
     def _sobol_draw(self, seed: int) -> Callable[[], Point]:
         from scipy.stats import qmc
@@ -360,7 +369,7 @@ class Space:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # balance warnings for n not a power of two
                 row = engine.random(1)[0]
-            return self._resolve(lambda key, knob, values: knob.domain.from_unit(row[dims[key]]))
+            return self.resolve(lambda key, knob, values: knob.domain.from_unit(row[dims[key]]))
 
         return draw
 

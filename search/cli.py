@@ -1,0 +1,84 @@
+"""`gespace search` and `gespace report`, registered through the `gespace.commands` entry points."""
+from __future__ import annotations
+
+import argparse
+
+from gespace.cli import UserError
+from search.pareto import OBJECTIVES
+from search.searchers import SEARCHERS
+
+
+def _objectives(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in OBJECTIVES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"objectives are a comma list of {', '.join(OBJECTIVES)}")
+    return names
+
+
+def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
+    from search.campaign import SCHEDULERS
+
+    parser = subparsers.add_parser("search", help="run a search campaign over a space on Ray Tune")
+    parser.add_argument("spec", metavar="SPEC")
+    parser.add_argument("--num-samples", type=int, default=16, help="trials, anchors included (default 16)")
+    parser.add_argument("--searcher", choices=SEARCHERS, default="random")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha")
+    parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"],
+                        help="comma list of val_error, gmacs, params_m (default val_error,gmacs)")
+    parser.add_argument("--epochs", type=int, help="override every point's train.epochs")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions share a GPU")
+    parser.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
+    parser.add_argument("--address", help="join a Ray cluster (ADDR or 'auto'); default: Ray on loopback here")
+    parser.add_argument("--storage", default="runs", help="where campaign directories go (local or shared)")
+    parser.add_argument("--name", help="campaign name (default: the space's name)")
+    parser.add_argument("--resume", action="store_true", help="continue the campaign in STORAGE/NAME")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", help="dataset override (fashion-mnist, cifar10, cifar100, imagefolder, synthetic)")
+    parser.add_argument("--data-root", help="dataset directory")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--no-progress", action="store_true", help="no live progress table")
+    parser.set_defaults(handler=cmd_search)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from gespace.grammar import load_space
+    from search.campaign import CampaignError, CampaignSettings, run_campaign
+    from search.report import write_report
+
+    name = args.name or (None if args.resume else load_space(args.spec).name)
+    if name is None:
+        name = load_space(args.spec).name
+    settings = CampaignSettings(
+        spec=args.spec, name=name, storage=args.storage, num_samples=args.num_samples,
+        searcher=args.searcher, scheduler=args.scheduler, objectives=args.objectives, epochs=args.epochs,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
+        device=args.device)
+    try:
+        store = run_campaign(settings, resume=args.resume, address=args.address,
+                             progress=not args.no_progress)
+    except CampaignError as error:
+        raise UserError(str(error)) from None
+    write_report([store.directory], objectives=settings.objectives)
+    return 0
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="Pareto tables, CSV and plot of campaigns")
+    parser.add_argument("directory", metavar="DIR")
+    parser.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more campaigns to compare")
+    parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"])
+    parser.add_argument("--out", help="where to write the report files (default: DIR)")
+    parser.set_defaults(handler=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.report import write_report
+
+    try:
+        write_report([args.directory, *args.compare], objectives=args.objectives, out_dir=args.out)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from None
+    return 0
