@@ -1,0 +1,43 @@
+"""Top-k errors and a pass over an evaluation split."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
+    """Counts (0-d tensors, on the logits' device) of labels among the top-k logits, per k."""
+    kmax = min(max(ks), logits.shape[1])
+    top = logits.topk(kmax, dim=1).indices
+    hits = top.eq(labels[:, None])
+    return [hits[:, :min(k, kmax)].any(1).sum() for k in ks]
+
+
+@torch.no_grad()
+def evaluate_loader(model: nn.Module, loader, *, autocast=None,
+                    channels_last: bool = False) -> dict[str, float]:
+    """Mean cross-entropy, top-1 and top-5 error (fractions) of ``model`` over ``loader``."""
+    import contextlib
+
+    was_training = model.training
+    model.eval()
+    loss_sum = top1 = top5 = None
+    count = 0
+    for x, y in loader:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast() if autocast else contextlib.nullcontext():
+            logits = model(x)
+        logits = logits.float()
+        loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+        c1, c5 = topk_correct(logits, y, (1, 5))
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+        top1 = c1 if top1 is None else top1 + c1
+        top5 = c5 if top5 is None else top5 + c5
+        count += len(y)
+    model.train(was_training)
+    if count == 0:
+        return {"loss": float("nan"), "top1_error": float("nan"), "top5_error": float("nan"),
+                "images": 0}
+    return {"loss": loss_sum.item() / count, "top1_error": 1.0 - top1.item() / count,
+            "top5_error": 1.0 - top5.item() / count, "images": count}

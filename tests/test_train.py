@@ -1,0 +1,285 @@
+"""The trainer on a tiny network and synthetic data: learning, seeding, resume, failures."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from gespace.data import make_synthetic
+from gespace.train import (LRSchedule, StopTraining, TrainResult, evaluate, train,
+                           train_config)
+from gespace.train.checkpoint import rng_state, set_rng_state
+from gespace.train.optim import make_optimizer
+from gespace.vocab import KNOBS
+
+THREADS = 1  # tiny models: a second thread only adds contention on a shared CPU
+
+
+def tiny_net(seed: int = 0, classes: int = 10, channels: int = 1) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, classes))
+
+
+POINT = {"train.epochs": 2, "train.batch_size": 32, "train.lr": 0.1, "train.pad": 2,
+         "train.val_fraction": 0.2, "train.dataset": "synthetic"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(320, 128, seed=0)
+
+
+def run(data, tmp=None, *, model=None, point=None, **kwargs) -> TrainResult:
+    kwargs.setdefault("progress", False)
+    return train(model or tiny_net(), point={**POINT, **(point or {})}, data=data,
+                 out_dir=tmp, threads=THREADS, **kwargs)
+
+
+# --- learning ------------------------------------------------------------------------------
+def test_learns_synthetic_data(tmp_path):
+    data = make_synthetic(1024, 256, seed=1)
+    seen = []
+    result = run(data, tmp_path, point={"train.epochs": 6, "train.lr": 0.2,
+                                        "train.batch_size": 64, "train.warmup_epochs": 1},
+                 callback=seen.append, progress=True)
+    assert result.status == "ok", result.reason
+    assert result.epochs_completed == 6 and len(result.history) == 6 and len(seen) == 6
+    assert result.test_error < 0.2 and result.best_val_error < 0.2
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    first = seen[0]
+    for key in ("epoch", "train_loss", "val_loss", "val_top1_error", "val_top5_error",
+                "images_per_s", "epoch_time", "lr", "checkpoint"):
+        assert key in first, key
+    assert first["val_top5_error"] <= first["val_top1_error"]
+    assert first["images"] == 12 * 64  # 819 training images, full batches
+    assert os.path.exists(tmp_path / "checkpoint.pt")
+    stored = json.loads((tmp_path / "result.json").read_text())
+    assert stored["status"] == "ok" and stored["test_error"] == result.test_error
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_same_seed_same_first_epoch_loss(data):
+    point = {"train.epochs": 1}
+    a = run(data, model=tiny_net(0), point=point, seed=3)
+    b = run(data, model=tiny_net(0), point=point, seed=3)
+    c = run(data, model=tiny_net(0), point=point, seed=4)
+    assert a.status == b.status == "ok"
+    assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
+    assert a.history[0]["val_loss"] == b.history[0]["val_loss"]
+    assert c.history[0]["train_loss"] != a.history[0]["train_loss"]  # other order and crops
+
+
+def test_point_is_built_with_the_seed(data, monkeypatch):
+    import gespace.builder as builder
+
+    calls = []
+
+    def fake_build(point, *, space=None, seed=0):
+        calls.append((point["backbone.arch"], seed))
+        model = tiny_net(seed)
+        model.point, model.point_id = dict(point), "p-fake"
+        return model
+
+    monkeypatch.setattr(builder, "build_model", fake_build)
+    point = {"backbone.arch": "cifar_resnet", "backbone.num_classes": 10, **POINT,
+             "train.epochs": 1}
+    result = train(point, data=data, seed=5, progress=False, threads=THREADS)
+    assert result.status == "ok", result.traceback
+    assert calls == [("cifar_resnet", 5)] and result.point_id == "p-fake"
+
+
+def test_too_few_outputs_fail(data, monkeypatch):
+    import gespace.builder as builder
+
+    monkeypatch.setattr(builder, "build_model", lambda point, seed=0, space=None: tiny_net())
+    result = train({"backbone.arch": "cifar_resnet", "backbone.num_classes": 5, **POINT},
+                   data=data, progress=False, threads=THREADS)
+    assert result.status == "failed" and "5 outputs" in result.reason
+
+
+# --- checkpoints and resume ----------------------------------------------------------------
+def test_checkpoint_loads_weights_only(tmp_path, data):
+    result = run(data, tmp_path, point={"train.epochs": 1, "train.schedule": "plateau"},
+                 spec_hash="abc123")
+    ckpt = torch.load(result.checkpoint, weights_only=True)
+    assert ckpt["epoch"] == 1 and ckpt["spec_hash"] == "abc123"
+    assert ckpt["point"]["train.schedule"] == "plateau"
+    assert set(ckpt["model"]) == set(tiny_net().state_dict())
+    assert ckpt["optimizer"]["state"] and ckpt["schedule"]["kind"] == "plateau"
+    assert len(ckpt["history"]) == 1 and ckpt["history"][0]["val_top1_error"] >= 0
+    assert {"torch", "python", "numpy"} <= set(ckpt["rng"])
+    assert ckpt["data"]["name"] == "synthetic" and ckpt["data"]["val_fraction"] == 0.2
+
+
+def test_resume_equals_uninterrupted(tmp_path, data):
+    point = {"train.epochs": 2, "train.schedule": "cosine", "train.warmup_epochs": 1,
+             "train.nesterov": True, "train.no_wd_bn_bias": True, "train.label_smoothing": 0.1}
+    whole = run(data, tmp_path / "whole", point=point, seed=1)
+
+    def stop_after_first(metrics):
+        if metrics["epoch"] == 1:
+            raise StopTraining("pause")
+
+    first = run(data, tmp_path / "split", point=point, seed=1, callback=stop_after_first)
+    assert first.status == "stopped" and "after epoch 1" in first.reason
+    assert first.test_error is None and first.epochs_completed == 1
+    # A fresh process would rebuild the model: start from other weights to prove the restore.
+    rest = run(data, tmp_path / "split", model=tiny_net(123), point=point, seed=1, resume=True)
+    assert rest.status == "ok" and rest.epochs_completed == 2
+    a = torch.load(whole.checkpoint, weights_only=True)
+    b = torch.load(rest.checkpoint, weights_only=True)
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    for key in ("train_loss", "train_error", "val_loss", "val_top1_error", "val_top5_error", "lr"):
+        assert [h[key] for h in whole.history] == [h[key] for h in rest.history], key
+    assert whole.test_error == rest.test_error
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_resume_of_a_finished_run_only_tests(tmp_path, data):
+    done = run(data, tmp_path, point={"train.epochs": 1})
+    again = run(data, tmp_path, point={"train.epochs": 1}, resume=True)
+    assert again.status == "ok" and again.epochs_completed == 1
+    assert again.test_error == done.test_error
+
+
+def test_resume_refuses_another_point(tmp_path, data):
+    run(data, tmp_path, point={"train.epochs": 1})
+    other = run(data, tmp_path, point={"train.epochs": 1, "train.lr": 0.01}, resume=True)
+    assert other.status == "failed" and "another point" in other.reason
+
+
+def test_evaluate_checkpoint_matches_result(tmp_path, data):
+    result = run(data, tmp_path, point={"train.epochs": 1})
+    test = evaluate(result.checkpoint, "test", model=tiny_net(9))
+    val = evaluate(result.checkpoint, "val", model=tiny_net(9))
+    assert test["top1_error"] == pytest.approx(result.test_error, abs=1e-9)
+    assert val["top1_error"] == pytest.approx(result.final_val_error, abs=1e-9)
+    assert test["images"] == 128 and val["images"] == 64 and val["epoch"] == 1
+    with pytest.raises(ValueError, match="holds no point"):
+        evaluate(result.checkpoint, "test")
+
+
+# --- failures ------------------------------------------------------------------------------
+def test_divergence_is_a_status_not_an_exception(tmp_path, data):
+    result = run(data, tmp_path, point={"train.lr": 1e6, "train.epochs": 3})
+    assert result.status == "diverged"
+    assert "loss" in result.reason and ("nan" in result.reason or "inf" in result.reason)
+    assert result.test_error is None and result.epochs_completed == 0
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "diverged"
+
+
+def test_callback_errors_and_bad_data_fail_cleanly(data):
+    def broken(metrics):
+        raise RuntimeError("tune went away")
+
+    result = run(data, callback=broken)
+    assert result.status == "failed" and "tune went away" in result.reason
+    assert result.epochs_completed == 1 and "RuntimeError" in result.traceback
+    missing = train(tiny_net(), point={"train.dataset": "cifar10"}, data_root="/nonexistent",
+                    progress=False, threads=THREADS)
+    assert missing.status == "failed" and "DataError" in missing.reason
+
+
+# --- configuration, optimiser, schedules ---------------------------------------------------
+def test_config_fills_defaults_and_overrides():
+    config = train_config({"train.lr": 0.3, "backbone.depth": 20}, {"momentum": 0.5}, epochs=7)
+    assert config["train.lr"] == 0.3 and config["train.momentum"] == 0.5
+    assert config["train.epochs"] == 7 and "backbone.depth" not in config
+    assert config["train.weight_decay"] == KNOBS["train.weight_decay"].default
+    assert set(config) == {k for k in KNOBS if k.startswith("train.")}
+    with pytest.raises(KeyError):
+        train_config({}, {"nonsense": 1})
+
+
+def test_no_weight_decay_on_bn_and_bias():
+    model = tiny_net()
+    config = train_config({"train.no_wd_bn_bias": True, "train.nesterov": True})
+    groups = make_optimizer(model, config).param_groups
+    assert [g["weight_decay"] for g in groups] == [5e-4, 0.0] and groups[0]["nesterov"]
+    assert all(p.ndim > 1 for p in groups[0]["params"])
+    assert all(p.ndim == 1 for p in groups[1]["params"])
+    assert len(make_optimizer(model, train_config({})).param_groups) == 1
+
+
+def schedule(**knobs) -> LRSchedule:
+    return LRSchedule(train_config({f"train.{k}": v for k, v in knobs.items()}), 10)
+
+
+def test_cosine_with_warmup():
+    s = schedule(schedule="cosine", lr=0.1, epochs=5, warmup_epochs=1)
+    assert s.lr(0) == pytest.approx(0.01) and s.lr(9) == pytest.approx(0.1)
+    assert s.lr(10) == pytest.approx(0.1) and s.lr(30) == pytest.approx(0.05)
+    assert s.lr(49) < 0.001 and all(s.lr(i) >= s.lr(i + 1) for i in range(10, 49))
+
+
+def test_step_schedule():
+    s = schedule(schedule="step", lr=1.0, epochs=8, milestones=[0.5, 0.75], gamma=0.1)
+    assert [s.lr(e * 10) for e in range(8)] == pytest.approx([1, 1, 1, 1, .1, .1, .01, .01])
+
+
+def test_plateau_divides_by_ten_after_patience():
+    s = schedule(schedule="plateau", lr=1.0, patience=1, gamma=0.1)
+    for epoch, loss in enumerate([2.0, 1.0, 1.0, 1.0, 0.5, 0.6, 0.7]):
+        s.epoch_end(epoch, loss)
+    # stalls at epochs 2-3 (second stall > patience -> /10), then 5-6 -> /10 again
+    assert s.lr(0) == pytest.approx(0.01)
+    restored = schedule(schedule="plateau", lr=1.0, patience=1)
+    restored.load_state_dict(s.state_dict())
+    assert restored.lr(100) == s.lr(100)
+
+
+def test_rng_state_round_trip():
+    import random
+
+    import numpy as np
+
+    state = rng_state()
+    a = (torch.rand(3), random.random(), np.random.rand())
+    set_rng_state(state)
+    b = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
+
+
+def test_cli_train_and_eval(tmp_path, monkeypatch, capsys):
+    import gespace.builder as builder
+    from gespace.cli.train import main
+
+    def fake_build(point, *, space=None, seed=0):
+        model = tiny_net(seed or 0)
+        model.point, model.point_id = dict(point), "p-cli"
+        return model
+
+    monkeypatch.setattr(builder, "build_model", fake_build)
+    point_file = tmp_path / "point.json"
+    point_file.write_text(json.dumps({"backbone.arch": "cifar_resnet", "backbone.image_size": 16,
+                                      "backbone.in_channels": 1, "backbone.num_classes": 10,
+                                      "ge.placement.stages": [2, 3]}))
+    spec = tmp_path / "space.yaml"
+    spec.write_text("name: test\n")
+    out = tmp_path / "run"
+    code = main(["train", str(spec), "--point", f"@{point_file}", "--epochs", "1",
+                 "--data", "synthetic", "--out", str(out), "--device", "cpu", "--threads", "1",
+                 "--set", "train.batch_size=64", "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "p-cli" in text and "test error" in text
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["point"]["ge.placement.stages"] == (2, 3)
+    assert ckpt["config"]["train.batch_size"] == 64 and len(ckpt["spec_hash"]) == 16
+    assert main(["eval", str(out / "checkpoint.pt"), "--split", "test", "--device", "cpu"]) == 0
+    assert "top-1 error" in capsys.readouterr().out
+
+
+def test_error_values_are_fractions(data):
+    result = run(data, point={"train.epochs": 1})
+    h = result.history[0]
+    assert 0 <= h["val_top5_error"] <= h["val_top1_error"] <= 1 and 0 <= result.test_error <= 1
+    assert math.isfinite(h["images_per_s"]) and h["images_per_s"] > 0
