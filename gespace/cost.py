@@ -84,6 +84,17 @@ def _windowed_pool(inputs: list, outputs: list) -> Counter:
     return Counter({"pool": _numel(outputs[0]) * prod(kernel)})
 
 
+def _fused_avg_sigmoid_gate(inputs: list, outputs: list) -> Counter:
+    """gespace.ops' fused GE-θ⁻ (an autograd Function, opaque to the trace), counted as the
+    composition it computes: average pool, sigmoid at the gathered size, excite product."""
+    n, c, h, w = get_shape(outputs[0])
+    extent = outputs[0].node().scalar_args()[0]
+    if extent == "global":
+        return Counter({"pool": n * c * h * w, "sigmoid": n * c, "mul": n * c * h * w})
+    cells = n * c * -(-h // extent) * -(-w // extent)
+    return Counter({"pool": cells * (2 * extent - 1) ** 2, "sigmoid": cells, "mul": n * c * h * w})
+
+
 def _bn(inputs: list, outputs: list) -> Counter:
     return Counter({"bn": int(batchnorm_flop_jit(inputs, outputs))})
 
@@ -106,6 +117,7 @@ def _handles() -> dict[str, Any]:
         "aten::amax": _per_element("pool", of_input=True),
         "aten::upsample_nearest2d": _per_element("upsample"),
         "aten::upsample_bilinear2d": _per_element("upsample", scale=4),  # 4 taps per output
+        "prim::PythonOp._AvgSigmoidGate": _fused_avg_sigmoid_gate,
         # Permutations cost nothing.
         "aten::channel_shuffle": None,
         "aten::native_channel_shuffle": None,
@@ -347,6 +359,12 @@ def point_cost(point: Point, *, include_bn: bool = False) -> Cost:
         from gespace.grammar import point_id
 
         raise BuildError(f"point {point_id(point)}: {err}") from err
+
+
+def cache_info() -> dict[str, int]:
+    """Entries per cache: backbones, backbone parts, GE blocks, composed point costs."""
+    return {"backbones": _backbone_tally.cache_info().currsize, "parts": len(_MODULE_TALLIES),
+            "ge_blocks": _block_tally.cache_info().currsize, "points": _composed.cache_info().currsize}
 
 
 def clear_cache() -> None:

@@ -115,6 +115,22 @@ def test_ge_own_cost_is_visible_and_the_headline_counts_only_the_excite_product(
         n * c * (hw * hw + 2) for n, c, hw in ((3, 256, 56), (4, 512, 28), (6, 1024, 14), (3, 2048, 7)))
 
 
+@needs_ops
+@pytest.mark.parametrize("extent, size", [("global", 14), (4, 16)])
+def test_fused_ge_theta_minus_counts_like_the_composition_it_computes(extent, size):
+    """gespace.ops runs GE-θ⁻ through one autograd Function, opaque to the trace; its handle
+    must count what the unfused pool -> sigmoid -> product path counts."""
+    from gespace.ops import create_block
+
+    block = create_block("ge", 8, feature_size=(size, size), gather_op="pool", pool="avg", extent=extent,
+                         interp="nearest", gate="sigmoid", mlp="none")
+    fused = count_cost(block, size, 8)
+    assert not fused.uncounted and fused.by_op["mul"] == 8 * size * size
+    block.fused = False
+    unfused = count_cost(block, size, 8)
+    assert (unfused.macs, unfused.by_op, unfused.uncounted) == (fused.macs, fused.by_op, fused.uncounted)
+
+
 def ge(op: str, extent, mlp: str = "none", **extra) -> dict:
     knobs = {"ge.gather.op": op, "ge.gather.extent": extent, "ge.excite.gate": "sigmoid",
              "ge.excite.mlp": mlp}
@@ -176,3 +192,61 @@ def test_resnet_cost_does_not_depend_on_num_classes_but_the_head():
     large = count_cost(resnet(18, num_classes=100, image_size=32), 32, 3)
     assert large.macs - small.macs == 512 * 90
     assert large.by_stage["head"]["macs"] - small.by_stage["head"]["macs"] == 512 * 90
+
+
+# --- `gespace cost` ---------------------------------------------------------------------------
+def run_cost_cli(*argv: str) -> tuple[int, str]:
+    import argparse
+    import contextlib
+    import io
+
+    from gespace.cli import cost as cost_cli
+
+    parser = argparse.ArgumentParser(prog="gespace")
+    cost_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["cost", *argv])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = args.handler(args)
+    return status, out.getvalue()
+
+
+SPEC = """\
+name: tiny
+backbone: {arch: cifar_resnet, depth: 8, width: 4, in_channels: 1, image_size: 16, num_classes: 10}
+ge:
+  placement: {stages: {choice: [[], all], default: all}}
+  gather: {op: pool, extent: global}
+anchors:
+  baseline: {ge.placement.stages: []}
+  ge-theta-minus: {}
+"""
+
+
+@needs_ops
+def test_cli_json_lines_have_ids_names_and_breakdown(tmp_path):
+    import json
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    status, out = run_cost_cli(str(spec), "--format", "json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [row["name"] for row in rows] == ["baseline", "ge-theta-minus"]
+    for row in rows:
+        assert {"id", "name", "macs", "gmacs", "params", "params_m", "by_stage", "by_op"} <= set(row)
+        assert list(row["by_stage"]) == ["stem", "stage2", "stage3", "stage4", "head"]
+    assert rows[1]["macs"] - rows[0]["macs"] == rows[1]["ge_macs"] > 0
+    assert rows[1]["params"] == rows[0]["params"]
+
+
+@needs_ops
+def test_cli_point_csv_and_table(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    status, out = run_cost_cli(str(spec), "--point", "ge-theta-minus", "--format", "csv")
+    header, row = out.splitlines()
+    assert status == 0 and header.startswith("id,name,macs,gmacs,params,params_m")
+    assert "stage4.ge_macs" in header and row.split(",")[1] == "ge-theta-minus"
+    status, out = run_cost_cli(str(spec), "--sample", "2", "--seed", "1", "--latency", "--repeats", "1",
+                               "--train-batch", "2")
+    assert status == 0 and "b2 ms" in out
