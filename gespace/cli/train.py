@@ -1,7 +1,8 @@
 """``gespace train SPEC --point ...`` and ``gespace eval CHECKPOINT``.
 
-``add_parser(subparsers)`` registers both commands; each sets
-``func(args) -> int`` (the exit status: 0 ok or stopped, 1 failed, 2 diverged).
+``add_parser(subparsers)`` registers both commands; each sets ``handler``
+(and ``func``), ``(args) -> int``: the exit status, 0 ok or stopped, 1 failed,
+2 a bad argument (unknown point, spec, checkpoint), 3 diverged.
 ``main(argv)`` runs them standalone: ``python -m gespace.cli.train train ...``.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from gespace.vocab import KNOBS
 
 DATA_CHOICES = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
-EXIT = {"ok": 0, "stopped": 0, "failed": 1, "diverged": 2}
+EXIT = {"ok": 0, "stopped": 0, "failed": 1, "diverged": 3}
 
 
 class PointError(ValueError):
@@ -45,7 +46,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_train)
+    p.set_defaults(handler=run_train, func=run_train)
 
     e = subparsers.add_parser("eval", help="score a checkpoint on the val or test split",
                               description="Evaluate a training checkpoint.")
@@ -53,7 +54,7 @@ def add_parser(subparsers) -> None:
     e.add_argument("--split", choices=("val", "test"), default="val")
     e.add_argument("--data-root", help="dataset directory (default: the one trained on)")
     e.add_argument("--device", default="auto")
-    e.set_defaults(func=run_eval)
+    e.set_defaults(handler=run_eval, func=run_eval)
 
 
 # --- resolving --point ---------------------------------------------------------------------
@@ -100,7 +101,7 @@ def find_point(space: Any, pid: str, point_id) -> dict[str, Any]:
         for point in space.enumerate():
             if point_id(point) == pid:
                 return point
-    except (NotImplementedError, OverflowError, MemoryError, TypeError):
+    except (NotImplementedError, OverflowError, MemoryError, TypeError, ValueError):
         pass  # too large to enumerate: try samples
     for kwargs in ({"n": 10000, "seed": 0}, {}):
         try:
@@ -163,7 +164,7 @@ def point_cost(point: dict[str, Any]) -> str:
         return f"? ({type(err).__name__})"
     if isinstance(cost, dict):
         return ", ".join(f"{k} {_fmt_number(v)}" for k, v in cost.items())
-    fields = [(name, getattr(cost, name)) for name in ("params", "flops", "macs", "gflops")
+    fields = [(name, getattr(cost, name)) for name in ("macs", "params", "flops")
               if hasattr(cost, name)]
     if fields:
         return ", ".join(f"{k} {_fmt_number(v)}" for k, v in fields)
@@ -195,7 +196,7 @@ def run_train(args: argparse.Namespace) -> int:
         point = apply_sets(point, args.set)
     except Exception as err:
         console.print(f"[red]error[/red]: {err}", highlight=False)
-        return 1
+        return 2
     pid = None
     try:
         from gespace.grammar import point_id
@@ -242,7 +243,7 @@ def run_eval(args: argparse.Namespace) -> int:
                           device=args.device)
     except Exception as err:
         console.print(f"[red]error[/red]: {type(err).__name__}: {err}", highlight=False)
-        return 1
+        return 2
     table = Table(title=f"gespace eval ({args.split})", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gespace")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

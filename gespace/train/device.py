@@ -30,7 +30,13 @@ def cpu_count() -> int:
 
 def setup_device(device: str | torch.device = "auto", *, threads: int | None = None,
                  amp: bool | None = None) -> DeviceSetup:
-    """Resolve ``auto`` (CUDA when present) and configure the backend for training."""
+    """Resolve ``auto`` (CUDA when present) and configure the backend for training.
+
+    On CPU, intra-op threads are ``threads``, else ``$GESPACE_THREADS``, else
+    every core this process may use. (On a CPU shared with other busy
+    processes fewer threads can be much faster: OpenMP threads wait for each
+    other at every op.)
+    """
     if isinstance(device, str) and device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -44,7 +50,7 @@ def setup_device(device: str | torch.device = "auto", *, threads: int | None = N
         torch.backends.cudnn.allow_tf32 = True
         use_amp = torch.cuda.is_bf16_supported() if amp is None else amp
         return DeviceSetup(device, use_amp, True, None)
-    n = threads or cpu_count()
+    n = threads or int(os.environ.get("GESPACE_THREADS") or 0) or cpu_count()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return DeviceSetup(device, False, False, n)

@@ -48,7 +48,7 @@ class Progress:
             f"{self.title}epoch {metrics['epoch']}/{metrics['epochs']}: "
             f"loss {metrics['train_loss']:.4f}{val_text}  lr {metrics['lr']:.4g}  "
             f"{metrics['images_per_s']:,.0f} img/s  {metrics['epoch_time']:.1f}s",
-            highlight=False)
+            highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
         if self._bar is not None:
