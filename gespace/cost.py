@@ -124,7 +124,7 @@ def _handles() -> dict[str, Any]:
         "aten::pixel_shuffle": None,
     }
     for op, category in (("sigmoid", "sigmoid"), ("hardsigmoid", "hardsigmoid"), ("relu", "relu"),
-                         ("add", "add"), ("sub", "add"), ("mul", "mul"), ("div", "mul")):
+                         ("add", "add"), ("sub", "add"), ("mul", "mul"), ("div", "div")):
         handles[f"aten::{op}"] = handles[f"aten::{op}_"] = _per_element(category)
     return handles
 
@@ -164,7 +164,8 @@ def headline(ops: Counter, include_bn: bool = False) -> int:
 class Cost:
     """Cost at batch 1. ``macs`` is the paper's convention; ``by_op`` has every counted op
     (fvcore categories, whole network); ``by_stage`` maps 'stem', 'stage2', ..., 'head' to
-    macs / params / activations and the GE blocks' share of them (ge_macs, ge_params)."""
+    macs / params / activations and the GE blocks' share of them (ge_macs, ge_params).
+    Costs are cached and shared: treat them as read-only (``to_dict`` gives copies)."""
 
     macs: int
     params: int
@@ -201,18 +202,20 @@ class Cost:
         return {"macs": self.macs, "gmacs": round(self.gmacs, 6), "params": self.params,
                 "params_m": round(self.params_m, 6), "activations": self.activations,
                 "ge_macs": self.ge_macs, "ge_params": self.ge_params, "include_bn": self.include_bn,
-                "by_stage": self.by_stage, "by_op": self.by_op}
+                "by_stage": {name: dict(part) for name, part in self.by_stage.items()},
+                "by_op": dict(self.by_op)}
 
 
 def _trace_counts(model: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, Counter], Counter]:
     """fvcore op tallies of every submodule for one batch-1 input; and the unhandled ops."""
     was_training, threads = model.training, torch.get_num_threads()
+    device = next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
     model.eval()  # BN's inference form (the one folded into convs)
     # The trace runs the ops only for their shapes: one thread avoids OpenMP spinning,
     # which on a busy 2-core machine made tracing ~10x slower.
     torch.set_num_threads(1)
     try:
-        analysis = JitModelAnalysis(model, (torch.zeros(shape),))
+        analysis = JitModelAnalysis(model, (torch.zeros(shape, device=device),))
         analysis.set_op_handle(**HANDLES)
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
