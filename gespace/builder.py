@@ -6,13 +6,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from gespace.errors import BuildError
 from gespace.vocab import ARCH_STAGES
 
+__all__ = ["BuildError", "backbone_kwargs", "build_model", "ge_kwargs"]
+
 Point = dict[str, Any]
-
-
-class BuildError(ValueError):
-    """A point that the backbone cannot honour; the message names the point id."""
 
 
 def backbone_kwargs(point: Point) -> dict[str, Any]:

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray.tune import Callback
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from gespace.grammar import anchor_label, load_space
 from search.pareto import pareto_front
-from search.searchers import SEARCHERS, CampaignSearcher
-from search.store import CampaignStore
-
-SCHEDULERS = ("none", "asha")
-
+from search import SCHEDULERS, SEARCHERS
+from search.searchers import CampaignSearcher
+from search.store import RANKED, CampaignStore
 
 class CampaignError(Exception):
     """A campaign that cannot start (one line for the user)."""
@@ -64,7 +64,7 @@ def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None
         "best_val_error": min(errors) if errors and status != "failed" else None,
         "test_error": last.get("test_error"), "status": status,
         "reason": reason or last.get("reason"), "wall_time": last.get("time_total_s"),
-        "seed": config["seed"], "trial_id": trial.trial_id,
+        "seed": config["seed"], "trial_id": trial.trial_id, "order": config["order"],
     }
 
 
@@ -81,65 +81,64 @@ def _error_reason(trial: Any) -> str:
     return lines[-1].strip() if lines else "trial failed"
 
 
-def _callbacks(store: CampaignStore, searcher: CampaignSearcher, settings: CampaignSettings,
-               console: Console, progress: bool) -> list:
-    from ray.tune import Callback
+class CampaignCallback(Callback):
+    """Appends a record per finished trial to the store and keeps a live progress table."""
 
-    class StoreAndProgress(Callback):
-        """Appends a record per finished trial and keeps a live progress table."""
+    def __init__(self, store: CampaignStore, settings: CampaignSettings, progress: bool) -> None:
+        self.store, self.settings, self.progress = store, settings, progress
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.started = time.time()
+        self.live: Live | None = None
 
-        def __init__(self) -> None:
-            self.history: dict[str, list[dict[str, Any]]] = {}
-            self.live = Live(console=console, refresh_per_second=2, transient=False) if progress else None
-            self.started = time.time()
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "live": None}  # Tune pickles its callbacks
 
-        def setup(self, **info: Any) -> None:
-            if self.live:
-                self.live.start()
-                self.live.update(self.table([]))
+    def setup(self, **info: Any) -> None:
+        if self.progress:
+            self.live = Live(self.table([]), console=Console(), refresh_per_second=2)
+            self.live.start()
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-            self.history.setdefault(trial.trial_id, []).append(result)
-            self.refresh(trials)
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.history.setdefault(trial.trial_id, []).append(result)
+        self.refresh(trials)
 
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            store.append(_record(trial, self.history.pop(trial.trial_id, [])))
-            self.refresh(trials)
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.store.append(_record(trial, self.history.pop(trial.trial_id, [])))
+        self.refresh(trials)
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            store.append(_record(trial, self.history.pop(trial.trial_id, []), "failed", _error_reason(trial)))
-            self.refresh(trials)
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.store.append(_record(trial, self.history.pop(trial.trial_id, []), "failed",
+                                  _error_reason(trial)))
+        self.refresh(trials)
 
-        def on_experiment_end(self, trials: list, **info: Any) -> None:
-            if self.live:
-                self.live.update(self.table(trials))
-                self.live.stop()
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self.live:
+            self.live.update(self.table(trials))
+            self.live.stop()
 
-        def refresh(self, trials: list) -> None:
-            if self.live:
-                self.live.update(self.table(trials))
+    def refresh(self, trials: list) -> None:
+        if self.live:
+            self.live.update(self.table(trials))
 
-        def table(self, trials: list) -> Table:
-            records = store.records()
-            running = sum(1 for t in trials if t.status == "RUNNING")
-            done = sum(1 for r in records if r["status"] in ("ok", "stopped", "diverged"))
-            failed = sum(1 for r in records if r["status"] == "failed")
-            rejected = sum(1 for r in records if r["status"] == "rejected")
-            front = pareto_front(records, settings.objectives)
-            best = min((r for r in records if r["status"] in ("ok", "stopped")),
-                       key=lambda r: r["val_error"], default=None)
-            table = Table(title=f"campaign {settings.name}: {settings.searcher} search, "
-                                f"{time.time() - self.started:.0f} s", show_header=True)
-            for column in ("done", "running", "failed", "rejected", "best val err", "best point",
-                           "pareto size"):
-                table.add_column(column)
-            best_text = f"{best['val_error'] * 100:.2f}%" if best else "-"
-            best_name = (anchor_label(best["name"]) if best and best["name"] else best["id"]) if best else "-"
-            table.add_row(f"{done}/{settings.num_samples}", str(running), str(failed), str(rejected),
-                          best_text, best_name, str(len(front)))
-            return table
+    def table(self, trials: list) -> Table:
+        records = self.store.records()
+        statuses = Counter(r["status"] for r in records)
+        running = sum(1 for t in trials if t.status == "RUNNING")
+        best = min((r for r in records if r["status"] in RANKED), key=lambda r: r["val_error"], default=None)
+        table = Table(title=f"campaign {self.settings.name}: {self.settings.searcher} search, "
+                            f"{time.time() - self.started:.0f} s")
+        for column in ("trained", "running", "failed", "rejected", "best val err", "best point", "Pareto"):
+            table.add_column(column)
+        trained = statuses["ok"] + statuses["stopped"] + statuses["diverged"]
+        best_name = "-" if best is None else (anchor_label(best["name"]) if best["name"] else best["id"])
+        table.add_row(f"{trained}/{self.settings.num_samples}", str(running), str(statuses["failed"]),
+                      str(statuses["rejected"]), f"{best['val_error'] * 100:.2f}%" if best else "-",
+                      best_name, str(len(pareto_front(records, self.settings.objectives))))
+        return table
 
-    return [StoreAndProgress()]
+
+def _trial_dirname(trial: Any) -> str:
+    return f"{trial.config['point_id']}-{trial.trial_id}"
 
 
 def connect_ray(address: str | None, cpus: float | None = None) -> bool:
@@ -147,7 +146,6 @@ def connect_ray(address: str | None, cpus: float | None = None) -> bool:
     import ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if ray.is_initialized():
         return False
     if address:
@@ -212,11 +210,13 @@ def run_campaign(settings: CampaignSettings, *, resume: bool = False, address: s
         resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),
-            tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=remaining),
+            # Reused actors keep torch imported between trials: a new one costs seconds.
+            tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=remaining,
+                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
                 name="ray", storage_path=str(store.directory), verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                callbacks=_callbacks(store, searcher, settings, console, progress)),
+                callbacks=[CampaignCallback(store, settings, progress)]),
         )
         tuner.fit()
     finally:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from gespace.cli import UserError
+from search import SCHEDULERS, SEARCHERS
 from search.pareto import OBJECTIVES
-from search.searchers import SEARCHERS
 
 
 def _objectives(text: str) -> list[str]:
@@ -17,8 +17,6 @@ def _objectives(text: str) -> list[str]:
 
 
 def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
-    from search.campaign import SCHEDULERS
-
     parser = subparsers.add_parser("search", help="run a search campaign over a space on Ray Tune")
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--num-samples", type=int, default=16, help="trials, anchors included (default 16)")

@@ -19,28 +19,46 @@ from ray.tune.search import Searcher
 
 from gespace.grammar import Point, Space, point_id
 from gespace.grammar.domains import Choice, FloatRange, IntRange
+from search import SEARCHERS
 from search.pareto import objective
 from search.store import CampaignStore
 
-SEARCHERS = ("random", "sobol", "grid", "tpe", "nsga2")
 _MAX_DRAWS = 2000  # candidates examined per suggestion before giving Tune a pause
 
 
 class _GrammarSource:
-    """Anchors, then the grammar's samples (random, sobol) or every point (grid)."""
+    """Anchors, then the grammar's samples (random, sobol) or every point (grid).
+
+    Picklable (Tune saves its searcher): the stream is rebuilt from the seed and
+    fast-forwarded to where it was.
+    """
 
     def __init__(self, space: Space, method: str, seed: int) -> None:
-        anchors = ((name, point) for name, point in space.anchors())
-        if method == "grid":
-            rest: Iterator[Point] = space.enumerate()
+        self.space, self.method, self.seed = space, method, seed
+        self.position = 0
+        self._points: Iterator[tuple[str | None, Point]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_points": None}
+
+    def _stream(self) -> Iterator[tuple[str | None, Point]]:
+        anchors = ((name, point) for name, point in self.space.anchors())
+        if self.method == "grid":
+            rest: Iterator[Point] = self.space.enumerate()
         else:
-            rest = space.iter_samples(seed=seed, method=method)
-        self._points = itertools.chain(anchors, ((None, point) for point in rest))
+            rest = self.space.iter_samples(seed=self.seed, method=self.method)
+        stream = itertools.chain(anchors, ((None, point) for point in rest))
+        return itertools.islice(stream, self.position, None)
 
     def next(self) -> tuple[str | None, Point, str | None] | None:
         """(anchor name or None, point, source token) or None when exhausted."""
+        if self._points is None:
+            self._points = self._stream()
         item = next(self._points, None)
-        return None if item is None else (item[0], item[1], None)
+        if item is None:
+            return None
+        self.position += 1
+        return item[0], item[1], None
 
     def tell(self, token: str | None, result: dict[str, Any] | None, error: bool = False) -> None:
         """Grammar sampling learns nothing from results."""
@@ -72,7 +90,7 @@ class _OptunaSource:
         self.searcher = OptunaSearch(space=self._define_by_run, metric=metric, mode=mode,
                                      sampler=sampler,
                                      points_to_evaluate=[self._params(p) for _, p in space.anchors()])
-        self._count = itertools.count()
+        self._asked = 0
 
     def _choose(self, trial: Any) -> Callable:
         def choose(key: str, knob: Any, values: Point) -> Any:
@@ -96,7 +114,8 @@ class _OptunaSource:
                 if isinstance(self.space.knobs[key].domain, (Choice, IntRange, FloatRange))}
 
     def next(self) -> tuple[str | None, Point, str | None] | None:
-        token = f"optuna-{next(self._count)}"
+        token = f"optuna-{self._asked}"
+        self._asked += 1
         params = self.searcher.suggest(token)
         if params is None:
             return None
@@ -140,7 +159,7 @@ class CampaignSearcher(Searcher):
         self.finished: dict[str, dict[str, Any]] = store.finished()
         self.running: dict[str, str] = {}  # point id -> Tune trial id
         self.trials: dict[str, tuple[str, str | None]] = {}  # Tune trial id -> (point id, token)
-        self.exhausted = False
+        self.suggested = sum(1 for r in self.finished.values() if r.get("trial_id"))
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the campaign sets its own objectives
@@ -149,7 +168,6 @@ class CampaignSearcher(Searcher):
         for _ in range(_MAX_DRAWS):
             candidate = self.source.next()
             if candidate is None:
-                self.exhausted = True
                 return Searcher.FINISHED if not self.running else None
             name, point, token = candidate
             pid = point_id(point)
@@ -168,7 +186,9 @@ class CampaignSearcher(Searcher):
                 continue
             self.running[pid] = trial_id
             self.trials[trial_id] = (pid, token)
-            return {"point": point, "point_id": pid, "name": name, **self.trial_settings}
+            self.suggested += 1
+            return {"point": point, "point_id": pid, "name": name, "order": self.suggested,
+                    **self.trial_settings}
         return None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -4,20 +4,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# Val error reported for a diverged point, so that searchers see it as the worst outcome.
-DIVERGED_ERROR = 1.0
+# Val error reported for a point that did not train to the end (diverged or
+# failed), so that searchers see it as the worst outcome.
+WORST_ERROR = 1.0
+
+
+def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The per-epoch figures a campaign keeps, from the trainer's epoch metrics."""
+    return {"epoch": metrics["epoch"], "train_loss": metrics["train_loss"],
+            "val_error": metrics.get("val_top1_error"), "val_top5_error": metrics.get("val_top5_error"),
+            "images_per_s": metrics["images_per_s"], "epoch_time": metrics["epoch_time"]}
 
 
 def run_trial(config: dict[str, Any]) -> None:
     """Tune function trainable. ``config`` comes from `CampaignSearcher.suggest`."""
-    import torch
     from ray import tune
 
     from gespace.builder import build_model
     from gespace.cost import point_cost
     from gespace.train import train
 
-    torch.set_num_threads(max(1, int(config["cpus_per_trial"])))
     point, pid = config["point"], config["point_id"]
     cost = point_cost(point)
     fixed = {"point_id": pid, "gmacs": cost.gmacs, "params_m": cost.params_m,
@@ -29,17 +35,16 @@ def run_trial(config: dict[str, Any]) -> None:
     def on_epoch(metrics: dict[str, Any]) -> None:
         # The final epoch is reported after training, together with the test error.
         last.clear()
-        last.update(metrics)
+        last.update(epoch_metrics(metrics))
         if metrics["epoch"] < epochs:
-            tune.report({**fixed, **metrics, "status": "running"})
+            tune.report({**fixed, **last, "status": "running"})
 
-    out_dir = Path(config["campaign_dir"]) / "trials" / pid
     result = train(model, point=point, data=config["data"], data_root=config["data_root"],
-                   device=config["device"], seed=config["seed"], out_dir=str(out_dir), epochs=epochs,
-                   callback=on_epoch, progress=False)
-    final = {**fixed, **last, "status": result.status, "reason": result.reason,
-             "test_error": result.test_error, "best_val_error": result.best_val_error,
-             "epoch": last.get("epoch", epochs)}
+                   device=config["device"], seed=config["seed"],
+                   out_dir=str(Path(config["campaign_dir"]) / "trials" / pid), epochs=epochs,
+                   callback=on_epoch, progress=False, threads=max(1, int(config["cpus_per_trial"])))
+    final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
+             "test_error": result.test_error, "epoch": last.get("epoch", 0)}
     if result.status != "ok":
-        final["val_error"] = DIVERGED_ERROR
+        final["val_error"] = WORST_ERROR
     tune.report(final)

@@ -11,9 +11,11 @@ from importlib.metadata import entry_points
 
 from rich.console import Console
 
+from gespace.cli import cost as cost_cli
 from gespace.cli import space as space_cli
+from gespace.cli import train as train_cli
 
-COMMANDS = [space_cli]
+COMMANDS = [space_cli, cost_cli, train_cli]
 
 
 class UserError(Exception):
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print ``gespace: ...`` lines and exit 2, never a traceback."""
-    from gespace.builder import BuildError
+    from gespace.errors import BuildError
     from gespace.grammar import PointError, SpecError
 
     args = build_parser().parse_args(argv)

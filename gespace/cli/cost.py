@@ -6,13 +6,15 @@ import argparse
 import csv
 import json
 import sys
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 from rich.table import Table
 
-from gespace.cost import Cost, Latency, latency, point_cost
 from gespace.grammar import Point, PointError, Space, anchor_label, load_space, point_id
+
+if TYPE_CHECKING:  # torch loads only when a cost is asked for: `gespace --help` stays quick
+    from gespace.cost import Cost, Latency
 
 console = Console(highlight=False)
 SUMMARY = ("macs", "gmacs", "params", "params_m", "activations", "ge_macs", "ge_params")
@@ -68,6 +70,7 @@ def _row(name: str, point: Point, cost: Cost, timing: Latency | None) -> dict[st
 
 def _time(point: Point, args: argparse.Namespace) -> Latency:
     from gespace.builder import backbone_kwargs, build_model
+    from gespace.cost import latency
 
     model = build_model(point)
     size = backbone_kwargs(point).get("image_size", 224)
@@ -77,6 +80,8 @@ def _time(point: Point, args: argparse.Namespace) -> Latency:
 
 
 def rows(space: Space, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    from gespace.cost import point_cost
+
     for name, point in select_points(space, args):
         cost = point_cost(point, include_bn=args.include_bn)
         yield _row(name, point, cost, _time(point, args) if args.latency else None)
