@@ -96,8 +96,9 @@ KNOBS: dict[str, Knob] = {
     "ge.gather.extent": Knob("enum", "Extent ratio e: 2, 4, 8 (output ceil(H/e)) or 'global'.",
                              "global", EXTENTS, active_when=HAS_GE),
     "ge.gather.depth": Knob(
-        "int", "Depth-wise convs of a parametric gather: log2(e) stride-2 3x3 convs (e = 2, 4, 8) "
-        "or one global conv, plus depth - that many stride-1 3x3 convs; unset means the minimum.",
+        "int", "Depth-wise convs of a parametric gather. e = 2, 4, 8: log2(e) stride-2 3x3 convs, "
+        "then depth - log2(e) stride-1 ones; global: depth - 1 stride-2 3x3 convs, then one conv "
+        "over the whole map. Unset means the minimum (log2(e), or 1).",
         None, low=1, high=8, active_when=f"{HAS_GE} and ge.gather.op == 'dwconv'"),
     "ge.excite.interp": Knob("enum", "How the gathered map is resized back to H x W.", "nearest",
                              ("nearest", "bilinear"),

@@ -8,29 +8,7 @@ import torch
 from gespace.backbones import resnet
 from gespace.cost import Cost, count_cost, point_cost, tally_parts
 
-try:
-    from gespace.ops import create_block
-    HAVE_OPS = True
-except ImportError:
-    HAVE_OPS = False
-needs_ops = pytest.mark.skipif(not HAVE_OPS, reason="gespace.ops.create_block does not exist yet")
-
-
-def _ops_trace_safe() -> bool:
-    """Whether a non-global GE block survives fvcore's JIT trace, where sizes are 0-dim tensors
-    (Python shape arithmetic such as divmod(H, h) fails on them)."""
-    block = create_block("ge", 4, feature_size=(7, 7), gather_op="pool", pool="max", extent=2)
-    try:
-        count_cost(block, 7, 4)
-    except TypeError:
-        return False
-    return True
-
-
-TRACE_SAFE = HAVE_OPS and _ops_trace_safe()
-needs_traceable_ops = pytest.mark.skipif(
-    not TRACE_SAFE, reason="gespace.ops cannot be traced at non-global extents yet (sizes are tensors "
-                           "under torch.jit tracing; ops/excite.py _is_pow2_multiple divmod)")
+from gespace.ops import create_block
 
 BACKBONE = {"backbone.arch": "resnet", "backbone.depth": 50, "backbone.style": "caffe",
             "backbone.in_channels": 3, "backbone.image_size": 224, "backbone.num_classes": 1000}
@@ -122,7 +100,6 @@ RESNET101_ROWS = [
 ]
 
 
-@needs_ops
 @pytest.mark.parametrize("depth, stages, variant, paper_gflops, paper_params_m",
                          [(50, *row) for row in RESNET50_ROWS] + [(101, *row) for row in RESNET101_ROWS])
 def test_ge_rows_match_the_paper(depth, stages, variant, paper_gflops, paper_params_m):
@@ -132,7 +109,6 @@ def test_ge_rows_match_the_paper(depth, stages, variant, paper_gflops, paper_par
     assert abs(cost.params_m - paper_params_m) <= 0.2
 
 
-@needs_ops
 def test_ge_own_cost_is_visible_and_the_headline_counts_only_the_excite_product():
     base, minus, theta = (point_cost(point(v)) for v in ("baseline", "theta-", "theta"))
     per_block_hwc = 3 * 256 * 56 * 56 + 4 * 512 * 28 * 28 + 6 * 1024 * 14 * 14 + 3 * 2048 * 7 * 7
@@ -154,13 +130,12 @@ SHUFFLENET = {"backbone.arch": "shufflenet", "backbone.groups": 3, "backbone.sca
 # Baseline, SE, GE-θ, GE-θ⁺ are within 0.3 MMACs; the E rows are not reproducible: a chain of
 # 3x3/2 depth-wise convs costs 2.25 HWC per block for e=2, more than the global gather's HWC,
 # yet the paper lists E2 (138.9) below GE-θ (140.8). Parameters: see the README.
-@needs_ops
 @pytest.mark.parametrize("knobs, mmacs, params", [
     ({}, 137.46, 1_865_728),                                    # paper 137.5, 1.9 M
     (ge("pool", "global", "se"), 139.68, 2_484_533),            # paper 139.9, 2.5 M
-    pytest.param(ge("dwconv", 2), 142.79, 1_952_584, marks=needs_traceable_ops),  # paper 138.9, 2.0 M
-    pytest.param(ge("dwconv", 4), 143.84, 2_039_440, marks=needs_traceable_ops),  # paper 139.1, 2.1 M
-    pytest.param(ge("dwconv", 8), 144.13, 2_126_296, marks=needs_traceable_ops),  # paper 139.2, 2.2 M
+    (ge("dwconv", 2), 142.79, 1_952_584),  # paper 138.9, 2.0 M
+    (ge("dwconv", 4), 143.84, 2_039_440),  # paper 139.1, 2.1 M
+    (ge("dwconv", 8), 144.13, 2_126_296),  # paper 139.2, 2.2 M
     (ge("dwconv", "global"), 140.67, 3_485_584),                # paper 140.8, 3.6 M
     (ge("dwconv", "global", "se"), 141.28, 4_104_389),          # paper 141.6, 4.4 M
 ])
@@ -169,8 +144,7 @@ def test_shufflenet_table4_rows(knobs, mmacs, params):
     assert (round(cost.macs / 1e6, 2), cost.params) == (mmacs, params)
 
 
-@needs_ops
-@pytest.mark.parametrize("extent, size", [("global", 14), pytest.param(4, 16, marks=needs_traceable_ops)])
+@pytest.mark.parametrize("extent, size", [("global", 14), (4, 16)])
 def test_fused_ge_theta_minus_counts_like_the_composition_it_computes(extent, size):
     """gespace.ops runs GE-θ⁻ through one autograd Function, opaque to the trace; its handle
     must count what the unfused pool -> sigmoid -> product path counts."""
@@ -195,11 +169,11 @@ COMPOSED_POINTS = [
                                      "ge.excite.gate": "hard_sigmoid"})}, id="resnet18"),
     pytest.param({**SHUFFLENET, "ge.placement.stages": (2, 3, 4),
                   **ge("dwconv", 8, "se", **{"ge.gather.depth": 4})},
-                 id="shufflenet", marks=needs_traceable_ops),
+                 id="shufflenet"),
     pytest.param({"backbone.arch": "cifar_resnet", "backbone.depth": 20, "backbone.width": 16,
                   "backbone.in_channels": 1, "backbone.image_size": 28, "backbone.num_classes": 10,
                   "ge.placement.stages": (2, 3, 4), **ge("pool", 2)},
-                 id="cifar_resnet", marks=needs_traceable_ops),
+                 id="cifar_resnet"),
     pytest.param({"backbone.arch": "preact_resnet", "backbone.depth": 29, "backbone.width": 16,
                   "backbone.in_channels": 3, "backbone.image_size": 32, "backbone.num_classes": 100,
                   "ge.placement.stages": (3,), **ge("pool", "global", "se")},
@@ -207,11 +181,10 @@ COMPOSED_POINTS = [
     pytest.param({"backbone.arch": "wrn", "backbone.depth": 10, "backbone.widen": 2, "backbone.width": 16,
                   "backbone.dropout": 0.3, "backbone.in_channels": 3, "backbone.image_size": 32,
                   "backbone.num_classes": 10, "ge.placement.stages": (2, 3, 4), **ge("dwconv", 2)},
-                 id="wrn", marks=needs_traceable_ops),
+                 id="wrn"),
 ]
 
 
-@needs_ops
 @pytest.mark.parametrize("pt", COMPOSED_POINTS)
 def test_composed_cost_equals_the_whole_model_cost(pt):
     from gespace.builder import build_model
@@ -268,7 +241,6 @@ anchors:
 """
 
 
-@needs_ops
 def test_cli_json_lines_have_ids_names_and_breakdown(tmp_path):
     import json
 
@@ -284,7 +256,6 @@ def test_cli_json_lines_have_ids_names_and_breakdown(tmp_path):
     assert rows[1]["params"] == rows[0]["params"]
 
 
-@needs_ops
 def test_cli_point_csv_and_table(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SPEC)

@@ -11,8 +11,11 @@ MLPS = ("none", "se")
 
 
 def _is_pow2_multiple(big: int, small: int) -> bool:
-    """big == small * 2^k: then torch's nearest resize is exactly index // 2^k (its scale is exact)."""
-    ratio, rem = divmod(big, small)
+    """big == small * 2^k: then torch's nearest resize is exactly index // 2^k (its scale is exact).
+
+    Sizes are cast to int: under torch.jit tracing (fvcore's counter) they are 0-dim tensors.
+    """
+    ratio, rem = divmod(int(big), int(small))
     return rem == 0 and ratio & (ratio - 1) == 0
 
 
@@ -61,10 +64,17 @@ class Excite(nn.Module):
             self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
                                      nn.Conv2d(hidden, channels, 1))
 
-    def forward(self, x: Tensor, gathered: Tensor) -> Tensor:
+    def logits(self, gathered: Tensor) -> Tensor:
+        """The pre-gate map at the gathered resolution (after the subnet, if any)."""
         g = F.relu(gathered) if self.relu_in else gathered
-        if self.mlp is not None:
-            g = self.mlp(g)
+        return self.mlp(g) if self.mlp is not None else g
+
+    def gate_map(self, gathered: Tensor) -> Tensor:
+        """The gate values at the gathered resolution: the channel importances of the paper's Sec. 4."""
+        return GATES[self.gate](self.logits(gathered))
+
+    def forward(self, x: Tensor, gathered: Tensor) -> Tensor:
+        g = self.logits(gathered)
         gate = GATES[self.gate]
         if self.interp == "bilinear" and g.shape[-2:] != (1, 1):
             return x * gate(F.interpolate(g, size=x.shape[-2:], mode="bilinear", align_corners=False))
