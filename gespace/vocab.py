@@ -113,7 +113,7 @@ KNOBS: dict[str, Knob] = {
     "train.dataset": Knob("enum", "Dataset the point is trained on.", "fashion-mnist", DATASETS),
     "train.epochs": Knob("int", "Training epochs.", 10, low=1, high=10000),
     "train.batch_size": Knob("int", "Minibatch size.", 128, low=1, high=65536),
-    "train.lr": Knob("float", "Peak learning rate of SGD.", 0.1, low=1e-6, high=10.0),
+    "train.lr": Knob("float", "Peak learning rate of SGD.", 0.1, low=1e-6, high=1e4),
     "train.momentum": Knob("float", "SGD momentum.", 0.9, low=0.0, high=0.999),
     "train.nesterov": Knob("bool", "Nesterov momentum.", False),
     "train.weight_decay": Knob("float", "L2 weight decay.", 5e-4, low=0.0, high=1.0),

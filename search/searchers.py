@@ -110,8 +110,15 @@ class _OptunaSource:
 
     def _params(self, point: Point) -> dict[str, Any]:
         """The Optuna parameters that reproduce ``point`` (its active, searched knobs)."""
-        return {key: _label(value) for key, value in point.items()
-                if isinstance(self.space.knobs[key].domain, (Choice, IntRange, FloatRange))}
+        params = {}
+        for key, value in point.items():
+            domain = self.space.knobs[key].domain
+            if isinstance(domain, Choice):  # the option that normalises to the value ('all' -> stages)
+                params[key] = next(_label(o) for o in domain.options
+                                   if self.space.normalise(key, o, point) == value)
+            elif isinstance(domain, (IntRange, FloatRange)):
+                params[key] = value
+        return params
 
     def next(self) -> tuple[str | None, Point, str | None] | None:
         token = f"optuna-{self._asked}"

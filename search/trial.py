@@ -44,7 +44,7 @@ def run_trial(config: dict[str, Any]) -> None:
                    out_dir=str(Path(config["campaign_dir"]) / "trials" / pid), epochs=epochs,
                    callback=on_epoch, progress=False, threads=max(1, int(config["cpus_per_trial"])))
     final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
-             "test_error": result.test_error, "epoch": last.get("epoch", 0)}
+             "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time}
     if result.status != "ok":
         final["val_error"] = WORST_ERROR
     tune.report(final)

@@ -190,7 +190,9 @@ class Space:
                     self._problem((located.line, located.col), f"anchors.{name}.{key}", str(err))
                     continue
                 domain = self.knobs[key].domain
-                if not domain.contains(value):
+                context = {"backbone.arch": plain(settings["backbone.arch"]) if "backbone.arch" in settings
+                           else self.knobs["backbone.arch"].default}
+                if not self.in_domain(key, value, context):
                     known = ("the space does not vary this knob" if isinstance(domain, Fixed)
                              and not domain.explicit else domain.describe())
                     self._problem((located.line, located.col), f"anchors.{name}.{key}",
@@ -211,7 +213,17 @@ class Space:
         """Whether knob ``key`` of a complete assignment is active (its value chosen, not defaulted)."""
         return key in values and all(c.holds(values) for c in self.knobs[key].conditions)
 
-    def _normalise(self, key: str, value: Any, values: Point) -> Any:
+    def in_domain(self, key: str, value: Any, values: Point) -> bool:
+        """Whether the space's domain for ``key`` holds ``value``, compared after normalisation
+        (so stages [2, 3, 4] are in a domain that lists 'all' for a three-stage backbone)."""
+        domain = self.knobs[key].domain
+        if domain.contains(value):
+            return True
+        listed = domain.values() or []
+        normal = self.normalise(key, value, values)
+        return any(self.normalise(key, option, values) == normal for option in listed)
+
+    def normalise(self, key: str, value: Any, values: Point) -> Any:
         if value is None:
             value = knob_default(key, values.get("backbone.arch"))
             if value is None and key == "ge.gather.depth" and "ge.gather.extent" in values:
@@ -230,7 +242,7 @@ class Space:
             knob = self.knobs[key]
             active = all(condition.holds(values) for condition in knob.conditions)
             value = choose(key, knob, values) if active else knob.default
-            values[key] = self._normalise(key, value, values)
+            values[key] = self.normalise(key, value, values)
         return values
 
     def canonicalise(self, raw: Point, *, strict: bool = False) -> Point:
@@ -249,7 +261,7 @@ class Space:
         def choose(key: str, knob: KnobDef, values: Point) -> Any:
             if key not in checked:
                 return knob.default
-            if strict and checked[key] is not None and not knob.domain.contains(checked[key]):
+            if strict and checked[key] is not None and not self.in_domain(key, checked[key], values):
                 raise PointError(f"{key}: {_show(checked[key])} is not in the space "
                                  f"({knob.domain.describe()})")
             return checked[key]
@@ -290,7 +302,7 @@ class Space:
                 elif factor is not None:
                     factor = None if listed is None else factor * len(listed)
             for option in options:
-                yield from visit(i + 1, {**values, key: self._normalise(key, option, values)},
+                yield from visit(i + 1, {**values, key: self.normalise(key, option, values)},
                                  factor, continuous)
 
         yield from visit(0, {}, 1, False)

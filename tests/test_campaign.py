@@ -1,0 +1,222 @@
+"""Search campaigns on Ray Tune, end to end on tiny networks and synthetic data.
+
+Ray runs on loopback in this process (one session for the module); the
+resume test drives the `gespace` command in a subprocess and kills it; the
+cluster test starts its own `ray start --head` and stops only that.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gespace.grammar import load_space, point_id
+from search.campaign import CampaignSettings, connect_ray, run_campaign
+from search.store import CampaignStore
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+name: tiny
+backbone: {arch: cifar_resnet, depth: 8, width: 4, in_channels: 1, image_size: 16, num_classes: 10}
+ge:
+  placement: {stages: {choice: [[], all], default: all}}
+  gather:
+    op: {choice: [pool, dwconv]}
+    extent: {choice: [2, global], default: global}
+  excite:
+    mlp: {choice: [none, se]}
+    reduction: 2
+train:
+  dataset: synthetic
+  epochs: 2
+  batch_size: 64
+  lr: {choice: [0.05, 0.1], default: 0.05}
+  val_fraction: 0.25
+anchors:
+  baseline: {ge.placement.stages: []}
+  se: {ge.excite.mlp: se}
+  ge-theta-minus: {ge.gather.op: pool}
+  ge-theta: {ge.gather.op: dwconv}
+  ge-theta-plus: {ge.gather.op: dwconv, ge.excite.mlp: se}
+"""
+# 2 lr x (1 + pool: 2 extents x 2 mlp + dwconv: 2 x 2) = 18 points.
+
+
+def write(tmp_path: Path, text: str, name: str = "tiny.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    import ray
+
+    connect_ray(None, cpus=2)
+    yield
+    ray.shutdown()
+
+
+def campaign(tmp_path: Path, spec: str, **overrides) -> list[dict]:
+    settings = CampaignSettings(spec=spec, name=overrides.pop("name", "c"), storage=str(tmp_path / "runs"),
+                                **{"num_samples": 8, "scheduler": "none", "max_concurrent": 2, **overrides})
+    store = run_campaign(settings, progress=False)
+    return store.records()
+
+
+def test_random_campaign_anchors_first_no_repeats(tmp_path):
+    spec = write(tmp_path, SPEC)
+    records = campaign(tmp_path, spec, num_samples=9, searcher="random")
+    space = load_space(spec)
+    anchor_ids = [point_id(p) for _, p in space.anchors()]
+    ordered = sorted(records, key=lambda r: r["order"])
+    assert [r["id"] for r in ordered[:5]] == anchor_ids
+    assert [r["name"] for r in ordered[:5]] == [n for n, _ in space.anchors()]
+    assert len(records) == 9 == len({r["id"] for r in records})
+    for r in records:
+        assert r["status"] == "ok", r
+        assert r["id"] == point_id(r["point"]) and space.canonicalise(r["point"]) == r["point"] or \
+            point_id(space.canonicalise(r["point"])) == r["id"]
+        assert len(r["epochs"]) == 2 and 0 <= r["val_error"] <= 1 and 0 <= r["test_error"] <= 1
+        assert r["cost"]["gmacs"] > 0 and r["cost"]["params_m"] > 0
+    # Parameter-free GE adds no parameters; the SE subnet and dwconv gather do.
+    by_name = {r["name"]: r for r in records if r["name"]}
+    assert by_name["ge-theta-minus"]["cost"]["params"] == by_name["baseline"]["cost"]["params"]
+    assert by_name["ge-theta-plus"]["cost"]["params"] > by_name["ge-theta"]["cost"]["params"] > \
+        by_name["baseline"]["cost"]["params"]
+
+
+def test_grid_dedups_and_constraints_reject(tmp_path):
+    spec = write(tmp_path, SPEC + "constraints:\n  max_params_m: 0.0053\n")
+    space = load_space(spec)
+    records = campaign(tmp_path, spec, num_samples=40, searcher="grid", max_concurrent=3)
+    assert len({r["id"] for r in records}) == len(records) == space.count() == 18
+    rejected = [r for r in records if r["status"] == "rejected"]
+    trained = [r for r in records if r["status"] == "ok"]
+    assert rejected and trained and len(rejected) + len(trained) == 18
+    assert all(r["cost"]["params_m"] > 0.0053 and "max_params_m" in r["reason"] and not r["epochs"]
+               for r in rejected)
+    assert all(r["cost"]["params_m"] <= 0.0053 for r in trained)
+
+
+def test_failing_and_diverging_points_are_isolated(tmp_path):
+    spec = write(tmp_path, """\
+        name: faults
+        backbone: {arch: cifar_resnet, depth: 8, width: 4, in_channels: 1, image_size: 16}
+        ge: {placement: {stages: all}}
+        train:
+          dataset: {choice: [synthetic, imagefolder], default: synthetic}
+          epochs: 2
+          lr: {choice: [0.05, 1000.0], default: 0.05}
+          weight_decay: 0.0
+          momentum: 0.99
+          val_fraction: 0.25
+        """)
+    records = campaign(tmp_path, spec, num_samples=4, searcher="grid", data_root=None)
+    status = {(r["point"]["train.dataset"], r["point"]["train.lr"]): r for r in records}
+    assert status[("synthetic", 0.05)]["status"] == "ok"
+    assert status[("imagefolder", 0.05)]["status"] == "failed"
+    assert "imagefolder" in status[("imagefolder", 0.05)]["reason"]
+    assert status[("synthetic", 1000.0)]["status"] == "diverged"
+    assert "became" in status[("synthetic", 1000.0)]["reason"]
+    assert len(records) == 4
+
+
+@pytest.mark.parametrize("searcher", ["tpe", "nsga2", "sobol"])
+def test_model_based_searchers_honour_conditions(tmp_path, searcher):
+    spec = write(tmp_path, SPEC)
+    space = load_space(spec)
+    records = campaign(tmp_path, spec, num_samples=8, searcher=searcher, name=searcher,
+                       objectives=["val_error", "params_m"] if searcher == "nsga2" else ["val_error", "gmacs"])
+    ordered = sorted(records, key=lambda r: r["order"])
+    assert [r["name"] for r in ordered[:5]] == [n for n, _ in space.anchors()]
+    assert len(records) == len({r["id"] for r in records}) == 8
+    for r in records:
+        assert space.canonicalise(r["point"], strict=True) == {k: tuple(v) if isinstance(v, list) else v
+                                                               for k, v in r["point"].items()}
+        assert r["status"] == "ok"
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _driver_env() -> dict:
+    return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def test_resume_after_killed_driver(tmp_path):
+    spec = write(tmp_path, SPEC.replace("epochs: 2", "epochs: 3"))
+    storage = tmp_path / "runs"
+    command = [sys.executable, "-m", "gespace", "search", spec, "--num-samples", "10", "--scheduler", "none",
+               "--max-concurrent", "2", "--storage", str(storage), "--name", "k", "--no-progress"]
+    driver = subprocess.Popen(command, env=_driver_env(), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = CampaignStore(storage / "k")
+    try:
+        assert _wait_for(lambda: len(store.records()) >= 3, 240), "no trial finished"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
+        driver.wait()
+    before = store.records()
+    assert 3 <= len(before) < 10
+    result = subprocess.run(command + ["--resume"], env=_driver_env(), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = store.records()
+    assert after[:len(before)] == before  # nothing lost
+    counts = Counter(r["id"] for r in after)
+    assert len(after) == 10 and max(counts.values()) == 1  # nothing trained twice
+    assert "Pareto front" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_campaign_on_a_ray_cluster(tmp_path):
+    import ray
+
+    ray.shutdown()  # this test's driver joins the cluster instead
+    port = _free_port()
+    temp = Path("/tmp") / f"gsray{port}"  # Ray's socket paths must stay short
+    env = _driver_env()
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp}",
+         "--include-dashboard=false", "--disable-usage-stats", "--num-cpus=2", "--block"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        spec = write(tmp_path, SPEC)
+        storage = tmp_path / "shared"
+        result = subprocess.run(
+            [sys.executable, "-m", "gespace", "search", spec, "--address", f"127.0.0.1:{port}",
+             "--num-samples", "6", "--scheduler", "asha", "--storage", str(storage), "--name", "cluster",
+             "--no-progress"],
+            env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        records = CampaignStore(storage / "cluster").records()
+        assert len(records) == 6 == len({r["id"] for r in records})
+        assert all(r["status"] in ("ok", "stopped") for r in records)
+        settings = json.loads((storage / "cluster" / "campaign.json").read_text())
+        assert settings["scheduler"] == "asha"
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        connect_ray(None, cpus=2)  # back to the module's local session
