@@ -11,11 +11,12 @@ from importlib.metadata import entry_points
 
 from rich.console import Console
 
+from gespace.cli import analyze as analyze_cli
 from gespace.cli import cost as cost_cli
 from gespace.cli import space as space_cli
 from gespace.cli import train as train_cli
 
-COMMANDS = [space_cli, cost_cli, train_cli]
+COMMANDS = [space_cli, cost_cli, train_cli, analyze_cli]
 
 
 class UserError(Exception):

@@ -1,0 +1,66 @@
+"""How much of a campaign's wall time goes into training, versus orchestration.
+
+Runs a campaign of small trials (a ResNet-8 on synthetic data, each a few
+tens of seconds) on Ray on loopback, then divides the trainers' own wall time
+(summed over trials) by the campaign's wall time times its concurrency.
+Target: at least 0.85. Prints figures; asserts nothing about time.
+
+    python bench/search_overhead.py [--trials 8] [--concurrent 2] [--epochs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+SPEC = """\
+name: overhead
+backbone: {arch: cifar_resnet, depth: 8, width: 8, in_channels: 1, image_size: 28}
+ge:
+  placement: {stages: {choice: [[], all], default: all}}
+  gather: {op: {choice: [pool, dwconv]}, extent: {choice: [2, 4, global], default: global}}
+  excite: {mlp: {choice: [none, se]}, reduction: 4}
+train: {dataset: synthetic, epochs: 3, batch_size: 64, val_fraction: 0.2}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--concurrent", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from search.campaign import CampaignSettings, connect_ray, run_campaign
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "overhead.yaml"
+        spec.write_text(SPEC)
+        start = time.perf_counter()
+        connect_ray(None, cpus=args.concurrent)
+        ray_ready = time.perf_counter()
+        settings = CampaignSettings(spec=str(spec), name="overhead", storage=tmp, num_samples=args.trials,
+                                    scheduler="none", max_concurrent=args.concurrent, epochs=args.epochs)
+        store = run_campaign(settings, progress=False)
+        end = time.perf_counter()
+        records = store.records()
+    trained = [r for r in records if r.get("train_time")]
+    train_time = sum(r["train_time"] for r in trained)
+    campaign_time, total_time = end - ray_ready, end - start
+    table = Table(title=f"search overhead: {len(trained)} trials, {args.concurrent} at a time")
+    for column in ("measure", "value"):
+        table.add_column(column)
+    table.add_row("mean trial training time", f"{train_time / max(1, len(trained)):.1f} s")
+    table.add_row("campaign wall time (Ray started)", f"{campaign_time:.1f} s")
+    table.add_row("Ray start-up", f"{ray_ready - start:.1f} s")
+    table.add_row("training share of campaign slots", f"{train_time / (campaign_time * args.concurrent):.3f}")
+    table.add_row("training share incl. Ray start-up", f"{train_time / (total_time * args.concurrent):.3f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

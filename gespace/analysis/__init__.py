@@ -1,0 +1,1 @@
+"""The paper's analyses of trained points (selectivity, importance pruning) and EDF comparisons."""
