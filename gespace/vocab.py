@@ -135,6 +135,9 @@ KNOBS: dict[str, Knob] = {
     "train.flip": Knob("bool", "Augmentation: random horizontal flips.", True),
     "train.val_fraction": Knob("float", "Share of the training set held out for validation.", 0.1,
                                low=0.0, high=0.9),
+    "train.subset": Knob("float", "Share of the (post-validation) training split trained on: a seeded "
+                         "subset, the same for every point, a cheap proxy for quick searches.", 1.0,
+                         low=0.001, high=1.0),
 }
 
 SECTIONS = ("backbone", "ge", "train")

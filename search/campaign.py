@@ -35,6 +35,7 @@ class CampaignSettings:
     scheduler: str = "asha"
     objectives: list[str] = field(default_factory=lambda: ["val_error", "gmacs"])
     epochs: int | None = None
+    subset: float | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -46,6 +47,11 @@ class CampaignSettings:
     @property
     def directory(self) -> Path:
         return Path(self.storage).resolve() / self.name
+
+    def overrides(self) -> dict[str, Any]:
+        """Training knobs every point of the campaign trains with (part of its id)."""
+        knobs = {"train.epochs": self.epochs, "train.subset": self.subset, "train.dataset": self.data}
+        return {key: value for key, value in knobs.items() if value is not None}
 
 
 def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None,
@@ -191,11 +197,11 @@ def run_campaign(settings: CampaignSettings, *, resume: bool = False, address: s
     started_ray = connect_ray(address, cpus=None)
     try:
         trial_settings = {"campaign_dir": str(store.directory), "seed": settings.seed,
-                          "epochs": settings.epochs, "data": settings.data, "data_root": settings.data_root,
-                          "device": settings.device, "cpus_per_trial": settings.cpus_per_trial}
+                          "data_root": settings.data_root, "device": settings.device,
+                          "cpus_per_trial": settings.cpus_per_trial}
         searcher = CampaignSearcher(space, store, method=settings.searcher, seed=settings.seed,
                                     objectives=list(settings.objectives), cost_fn=point_cost,
-                                    trial_settings=trial_settings)
+                                    trial_settings=trial_settings, overrides=settings.overrides())
         trials_done = sum(1 for r in store.records() if r["status"] != "rejected")
         remaining = settings.num_samples - trials_done
         if remaining <= 0:

@@ -24,7 +24,9 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha")
     parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"],
                         help="comma list of val_error, gmacs, params_m (default val_error,gmacs)")
-    parser.add_argument("--epochs", type=int, help="override every point's train.epochs")
+    parser.add_argument("--epochs", type=int, help="train every point for this many epochs (train.epochs)")
+    parser.add_argument("--subset", type=float,
+                        help="train every point on this fraction of the training split (train.subset)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0)
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions share a GPU")
     parser.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
@@ -33,7 +35,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", help="campaign name (default: the space's name)")
     parser.add_argument("--resume", action="store_true", help="continue the campaign in STORAGE/NAME")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", help="dataset override (fashion-mnist, cifar10, cifar100, imagefolder, synthetic)")
+    parser.add_argument("--data", help="train every point on this dataset (train.dataset)")
     parser.add_argument("--data-root", help="dataset directory")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no live progress table")
@@ -45,12 +47,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from search.campaign import CampaignError, CampaignSettings, run_campaign
     from search.report import write_report
 
-    name = args.name or (None if args.resume else load_space(args.spec).name)
-    if name is None:
-        name = load_space(args.spec).name
     settings = CampaignSettings(
-        spec=args.spec, name=name, storage=args.storage, num_samples=args.num_samples,
-        searcher=args.searcher, scheduler=args.scheduler, objectives=args.objectives, epochs=args.epochs,
+        spec=args.spec, name=args.name or load_space(args.spec).name, storage=args.storage,
+        num_samples=args.num_samples, searcher=args.searcher, scheduler=args.scheduler,
+        objectives=args.objectives, epochs=args.epochs, subset=args.subset,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
         device=args.device)

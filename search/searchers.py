@@ -153,7 +153,7 @@ class CampaignSearcher(Searcher):
 
     def __init__(self, space: Space, store: CampaignStore, *, method: str, seed: int,
                  objectives: list[str], cost_fn: Callable[[Point], Any],
-                 trial_settings: dict[str, Any]) -> None:
+                 trial_settings: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         super().__init__(metric=objectives[0], mode="min")
         if method not in SEARCHERS:
             raise ValueError(f"unknown searcher {method!r}; use {', '.join(SEARCHERS)}")
@@ -161,6 +161,7 @@ class CampaignSearcher(Searcher):
         self.store = store
         self.cost_fn = cost_fn
         self.trial_settings = trial_settings
+        self.overrides = overrides or {}
         self.source = (_OptunaSource(space, method, seed, objectives) if method in ("tpe", "nsga2")
                        else _GrammarSource(space, method, seed))
         self.finished: dict[str, dict[str, Any]] = store.finished()
@@ -177,6 +178,8 @@ class CampaignSearcher(Searcher):
             if candidate is None:
                 return Searcher.FINISHED if not self.running else None
             name, point, token = candidate
+            if self.overrides:  # campaign-wide training knobs (--epochs, --subset, --data)
+                point = self.space.canonicalise({**point, **self.overrides})
             pid = point_id(point)
             if pid in self.finished:
                 self.source.tell(token, self.finished[pid])

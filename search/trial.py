@@ -29,7 +29,7 @@ def run_trial(config: dict[str, Any]) -> None:
     fixed = {"point_id": pid, "gmacs": cost.gmacs, "params_m": cost.params_m,
              "macs": cost.macs, "params": cost.params}
     model = build_model(point, seed=config["seed"])
-    epochs = config["epochs"] or point["train.epochs"]
+    epochs = point["train.epochs"]
     last: dict[str, Any] = {}
 
     def on_epoch(metrics: dict[str, Any]) -> None:
@@ -39,9 +39,9 @@ def run_trial(config: dict[str, Any]) -> None:
         if metrics["epoch"] < epochs:
             tune.report({**fixed, **last, "status": "running"})
 
-    result = train(model, point=point, data=config["data"], data_root=config["data_root"],
+    result = train(model, point=point, data_root=config["data_root"],
                    device=config["device"], seed=config["seed"],
-                   out_dir=str(Path(config["campaign_dir"]) / "trials" / pid), epochs=epochs,
+                   out_dir=str(Path(config["campaign_dir"]) / "trials" / pid),
                    callback=on_epoch, progress=False, threads=max(1, int(config["cpus_per_trial"])))
     final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
              "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time}

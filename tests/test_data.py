@@ -13,7 +13,7 @@ import torch
 
 from gespace.data import (BatchAugment, DataError, FolderData, ImageData, Normalize,
                           TensorLoader, channel_stats, load_dataset, make_loaders,
-                          make_synthetic, pad_images, split_indices)
+                          make_synthetic, pad_images, split_indices, subset_indices)
 
 torch.set_num_threads(1)  # tiny tensors: a second thread only adds contention
 
@@ -224,6 +224,21 @@ def test_split_disjoint_and_sized(n, fraction):
     assert torch.equal(again[1], val)
     if fraction:
         assert not torch.equal(split_indices(n, fraction, seed=4)[1], val) or n < 10
+
+
+def test_train_subset_is_a_seeded_part_of_the_train_split():
+    data = make_synthetic(n_train=1000, n_test=10)
+    full = make_loaders(data, batch_size=50, val_fraction=0.2, split_seed=1)
+    part = make_loaders(data, batch_size=50, val_fraction=0.2, split_seed=1, train_subset=0.25)
+    assert (full.train.num_images, part.train.num_images) == (800, 200)
+    assert torch.equal(full.val.store, part.val.store)  # validation stays whole
+    train, _ = split_indices(1000, 0.2, seed=1)
+    chosen = subset_indices(train, 0.25, seed=1)
+    assert set(chosen.tolist()) < set(train.tolist()) and len(chosen) == 200
+    assert torch.equal(chosen, subset_indices(train, 0.25, seed=1))
+    assert chosen.tolist() != train[:200].tolist()  # random, not the first ones
+    with pytest.raises(ValueError, match="subset must be in"):
+        subset_indices(train, 0.0)
 
 
 def test_loaders_split_test_apart():

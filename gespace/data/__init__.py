@@ -19,7 +19,7 @@ from gespace.data.cifar import load_cifar
 from gespace.data.fashion_mnist import load_fashion_mnist
 from gespace.data.imagefolder import folder_dataset, load_imagefolder
 from gespace.data.loader import EpochSampler, FolderLoader, TensorLoader, epoch_seed, subset
-from gespace.data.split import split_indices
+from gespace.data.split import split_indices, subset_indices
 from gespace.data.synthetic import make_synthetic
 
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
@@ -27,7 +27,7 @@ DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
 __all__ = ["DATASETS", "BatchAugment", "DataError", "FolderData", "FolderLoader", "ImageData",
            "Loaders", "Normalize", "TensorLoader", "EpochSampler", "channel_stats", "epoch_seed",
            "load_cifar", "load_dataset", "load_fashion_mnist", "load_imagefolder",
-           "make_loaders", "make_synthetic", "pad_images", "split_indices"]
+           "make_loaders", "make_synthetic", "pad_images", "split_indices", "subset_indices"]
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *,
@@ -71,19 +71,25 @@ class Loaders:
 
 
 def make_loaders(data: ImageData | FolderData, *, batch_size: int, device: torch.device | str = "cpu",
-                 val_fraction: float = 0.1, split_seed: int = 0, pad: int = 0, flip: bool = False,
+                 val_fraction: float = 0.1, split_seed: int = 0, train_subset: float = 1.0,
+                 pad: int = 0, flip: bool = False,
                  seed: int = 0, eval_batch_size: int | None = None,
                  num_workers: int | None = None) -> Loaders:
     """Split ``data`` (validation carved from train by ``split_seed``) and wrap it in loaders.
+
+    ``train_subset`` keeps a seeded fraction of the remaining training images (the
+    validation split stays whole, so points trained on a subset rank fairly).
 
     In-memory data is moved to ``device`` once; normalisation statistics come
     from the training split. ``seed`` drives shuffling and augmentation.
     """
     eval_batch_size = eval_batch_size or max(batch_size, 256)
-    spec = {**data.spec, "val_fraction": float(val_fraction), "split_seed": int(split_seed)}
+    spec = {**data.spec, "val_fraction": float(val_fraction), "split_seed": int(split_seed),
+            "train_subset": float(train_subset)}
     if isinstance(data, FolderData):
         train_full = folder_dataset(data, data.train_dir, train=True, flip=flip)
         train_idx, val_idx = split_indices(len(train_full), val_fraction, split_seed)
+        train_idx = subset_indices(train_idx, train_subset, split_seed)
         kwargs = {"num_workers": num_workers, "device": device}
         train = FolderLoader(subset(train_full, train_idx), batch_size=batch_size, train=True,
                              seed=seed, **kwargs)
@@ -96,6 +102,7 @@ def make_loaders(data: ImageData | FolderData, *, batch_size: int, device: torch
         return Loaders(train, val, test, data.num_classes, spec)
 
     train_idx, val_idx = split_indices(len(data.train_images), val_fraction, split_seed)
+    train_idx = subset_indices(train_idx, train_subset, split_seed)
     train_images = data.train_images[train_idx]
     mean, std = channel_stats(train_images)
     normalize = Normalize(mean, std, device)

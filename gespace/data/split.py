@@ -22,3 +22,14 @@ def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[torch.Ten
         n_val = min(max(n_val, 1), n - 1)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def subset_indices(indices: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
+    """A seeded random ``fraction`` of ``indices`` (at least one), sorted: a cheap training proxy."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"subset must be in (0, 1], not {fraction}")
+    if fraction == 1.0:
+        return indices
+    keep = max(1, round(len(indices) * fraction))
+    perm = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed + 1))
+    return indices[perm[:keep]].sort().values

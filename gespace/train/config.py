@@ -29,7 +29,7 @@ def train_config(point: dict[str, Any] | None = None, overrides: dict[str, Any] 
                 "train.pad"):
         config[key] = int(config[key])
     for key in ("train.lr", "train.momentum", "train.weight_decay", "train.gamma",
-                "train.label_smoothing", "train.val_fraction"):
+                "train.label_smoothing", "train.val_fraction", "train.subset"):
         config[key] = float(config[key])
     for key in ("train.nesterov", "train.no_wd_bn_bias", "train.flip"):
         config[key] = bool(config[key])

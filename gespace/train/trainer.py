@@ -99,7 +99,7 @@ class _Run:
             self.loaders = make_loaders(
                 dataset, batch_size=self.config["train.batch_size"], device=self.setup.device,
                 val_fraction=self.config["train.val_fraction"], split_seed=split_seed,
-                pad=self.config["train.pad"], flip=self.config["train.flip"], seed=self.seed,
+                train_subset=self.config["train.subset"], pad=self.config["train.pad"], flip=self.config["train.flip"], seed=self.seed,
                 num_workers=num_workers)
         outputs = self.point.get("backbone.num_classes")
         if outputs is not None and outputs < self.loaders.num_classes:
