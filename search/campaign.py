@@ -153,6 +153,7 @@ def connect_ray(address: str | None, cpus: float | None = None) -> bool:
     import ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing; gespace reports
     if ray.is_initialized():
         return False
     if address:
@@ -170,9 +171,8 @@ def run_campaign(settings: CampaignSettings, *, resume: bool = False, address: s
     """Run (or continue, with ``resume``) a campaign; returns its store."""
     console = console or Console()
     store = CampaignStore(settings.directory)
+    resume = resume and store.exists()  # nothing to resume yet: start it
     if resume:
-        if not store.exists():
-            raise CampaignError(f"no campaign to resume in {store.directory}")
         stored = CampaignSettings(**store.settings())
         stored.num_samples = max(stored.num_samples, settings.num_samples)
         settings = stored

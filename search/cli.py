@@ -33,7 +33,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--address", help="join a Ray cluster (ADDR or 'auto'); default: Ray on loopback here")
     parser.add_argument("--storage", default="runs", help="where campaign directories go (local or shared)")
     parser.add_argument("--name", help="campaign name (default: the space's name)")
-    parser.add_argument("--resume", action="store_true", help="continue the campaign in STORAGE/NAME")
+    parser.add_argument("--resume", action="store_true", help="continue the campaign in STORAGE/NAME (start it if there is none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", help="train every point on this dataset (train.dataset)")
     parser.add_argument("--data-root", help="dataset directory")

@@ -169,6 +169,9 @@ class CampaignSearcher(Searcher):
         self.trials: dict[str, tuple[str, str | None]] = {}  # Tune trial id -> (point id, token)
         self.suggested = sum(1 for r in self.finished.values() if r.get("trial_id"))
 
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: a campaign resumes from its trials.jsonl (see `run_campaign`)."""
+
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the campaign sets its own objectives
 

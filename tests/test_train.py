@@ -250,7 +250,7 @@ def test_rng_state_round_trip():
 
 def test_cli_train_and_eval(tmp_path, monkeypatch, capsys):
     import gespace.builder as builder
-    from gespace.cli.train import main
+    from gespace.cli import main
 
     def fake_build(point, *, space=None, seed=0):
         model = tiny_net(seed or 0)
