@@ -114,3 +114,69 @@ def test_cost_weights_match_the_pooled_cost_distribution():
         assert reweighted == pytest.approx(expected[group])
     curves = edf_curves({"a": [0.1, 0.2], "b": [0.3]}, points=5, samples=20)
     assert [c.count for c in curves] == [2, 1] and curves[1].edf.tolist() == [0, 0, 0, 0, 1]
+
+
+# --- the analyze commands, end to end on tiny trained points ---------------------------------
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    from gespace.train import train
+
+    out = tmp_path_factory.mktemp("runs")
+    space = load_space("spaces/fashion-demo.yaml")
+    small = {"backbone.depth": 8, "backbone.image_size": 16, "train.dataset": "synthetic", "train.epochs": 1,
+             "train.batch_size": 64}
+    paths = {}
+    for name in ("ge-theta", "baseline"):
+        result = train(space.canonicalise({**space.anchor(name), **small}), out_dir=out / name,
+                       progress=False, threads=1)
+        assert result.status == "ok"
+        paths[name] = result.checkpoint
+    return paths
+
+
+def test_analyze_selectivity_and_prune_commands(checkpoints, tmp_path, capsys):
+    import csv
+
+    from gespace.cli import main
+    from gespace.train import evaluate
+
+    assert main(["analyze", "selectivity", checkpoints["ge-theta"], "--baseline", checkpoints["baseline"],
+                 "--stage", "3", "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "selectivity.csv").open()))
+    assert [(r["block"], int(r["units"])) for r in rows] == [("stage3.0", 32), ("stage3.0", 32)]
+    assert all(0 <= float(r["median"]) <= 1 for r in rows) and (tmp_path / "selectivity.png").exists()
+
+    assert main(["analyze", "prune", checkpoints["ge-theta"], "--block", "stage4.0", "--ratios", "0,0.5,1",
+                 "--baseline", checkpoints["baseline"], "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "prune.csv").open()))
+    accuracy = 1 - evaluate(checkpoints["ge-theta"], "test", device="cpu")["top1_error"]
+    curves = {(r["model"], r["order"], float(r["ratio"])): float(r["accuracy"]) for r in rows}
+    ge_id = rows[0]["model"]
+    assert curves[(ge_id, "asc", 0.0)] == pytest.approx(accuracy) == curves[(ge_id, "desc", 0.0)]
+    assert curves[(ge_id, "asc", 1.0)] == curves[(ge_id, "desc", 1.0)]  # both drop the whole branch
+    assert len(rows) == 3 * 2 + 2
+    capsys.readouterr()
+    assert main(["analyze", "prune", checkpoints["ge-theta"], "--block", "stage7.0"]) == 2
+    assert "no block 'stage7.0'" in capsys.readouterr().err
+
+
+def test_analyze_edf_command(tmp_path, capsys):
+    import csv
+
+    from gespace.cli import main
+    from search.store import CampaignStore
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n")
+    store = CampaignStore(tmp_path / "c")
+    store.create(str(spec), {"name": "c"})
+    for i, (op, error) in enumerate([("pool", 0.10), ("pool", 0.20), ("pool", 0.30),
+                                     ("dwconv", 0.05), ("dwconv", 0.15), ("dwconv", 0.25)]):
+        store.append({"id": str(i), "status": "ok", "val_error": error, "cost": {"gmacs": 1.0 + i},
+                      "point": {"ge.gather.op": op}})
+    assert main(["analyze", "edf", str(store.directory), "--by", "ge.gather.op", "--bootstrap", "50",
+                 "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "edf.csv").read_text()
+    assert "op=pool,3,0.100000,0.200000" in text and "op=dwconv,3,0.050000,0.150000" in text
+    assert "op=pool,op=dwconv,0.333333" in text  # KS of two shifted 3-point EDFs
+    assert (tmp_path / "edf.png").exists()

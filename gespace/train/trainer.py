@@ -14,6 +14,7 @@ import math
 import os
 import time
 import traceback as tb
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -329,17 +330,28 @@ def train(target: Point | nn.Module, *, point: Point | None = None, data: Any = 
         return result
 
 
-def evaluate(checkpoint: str | os.PathLike, split: str = "val", *, model: nn.Module | None = None,
-             data: Any = None, data_root: str | os.PathLike | None = None,
-             device: str | torch.device = "auto", batch_size: int | None = None) -> dict[str, Any]:
-    """Load ``checkpoint`` and score it on ``split`` ('val' or 'test').
+@dataclass
+class RestoredRun:
+    """A trained model rebuilt from its checkpoint, with the data it was trained on."""
 
-    The model is rebuilt from the checkpoint's point (or pass ``model``), the
-    data from its data spec (or pass ``data``/``data_root``), with the same
-    validation split. Returns loss, top1_error, top5_error, images, epoch.
+    model: nn.Module
+    loaders: Loaders
+    setup: DeviceSetup
+    checkpoint: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return str(self.checkpoint.get("point_id") or "model")
+
+
+def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, data: Any = None,
+            data_root: str | os.PathLike | None = None, device: str | torch.device = "auto",
+            batch_size: int | None = None) -> RestoredRun:
+    """Rebuild a checkpoint's model (from its point, or pass ``model``) and its data splits.
+
+    The data comes from the checkpoint's data spec (or pass ``data``/``data_root``),
+    with the same validation split and normalisation statistics.
     """
-    if split not in ("val", "test"):
-        raise ValueError(f"split must be 'val' or 'test', not {split!r}")
     setup = setup_device(device)
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     point = dict(ckpt.get("point") or {})
@@ -367,13 +379,27 @@ def evaluate(checkpoint: str | os.PathLike, split: str = "val", *, model: nn.Mod
                                device=setup.device,
                                val_fraction=spec.get("val_fraction", config["train.val_fraction"]),
                                split_seed=spec.get("split_seed", 0))
-    loader = loaders.val if split == "val" else loaders.test
+    return RestoredRun(model, loaders, setup, ckpt)
+
+
+def evaluate(checkpoint: str | os.PathLike, split: str = "val", *, model: nn.Module | None = None,
+             data: Any = None, data_root: str | os.PathLike | None = None,
+             device: str | torch.device = "auto", batch_size: int | None = None) -> dict[str, Any]:
+    """Load ``checkpoint`` and score it on ``split`` ('val' or 'test') (see ``restore``).
+
+    Returns loss, top1_error, top5_error, images, epoch.
+    """
+    if split not in ("val", "test"):
+        raise ValueError(f"split must be 'val' or 'test', not {split!r}")
+    run = restore(checkpoint, model=model, data=data, data_root=data_root, device=device,
+                  batch_size=batch_size)
+    loader = run.loaders.val if split == "val" else run.loaders.test
     if loader is None:
         raise ValueError(f"{checkpoint}: the run had no validation split (val_fraction 0)")
-    scores = evaluate_loader(model, loader, autocast=setup.autocast,
-                             channels_last=setup.channels_last)
-    return {"split": split, **scores, "epoch": int(ckpt["epoch"]),
-            "point_id": ckpt.get("point_id"), "checkpoint": str(checkpoint)}
+    scores = evaluate_loader(run.model, loader, autocast=run.setup.autocast,
+                             channels_last=run.setup.channels_last)
+    return {"split": split, **scores, "epoch": int(run.checkpoint["epoch"]),
+            "point_id": run.checkpoint.get("point_id"), "checkpoint": str(checkpoint)}
 
 
 def read_result(out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -381,4 +407,4 @@ def read_result(out_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads((Path(out_dir) / RESULT_NAME).read_text())
 
 
-__all__ = ["train", "evaluate", "read_result", "topk_correct"]
+__all__ = ["RestoredRun", "evaluate", "read_result", "restore", "topk_correct", "train"]
