@@ -95,7 +95,9 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     out = Path(out_dir or directories[0])
     out.mkdir(parents=True, exist_ok=True)
     columns = COLUMNS if len(campaigns) > 1 else COLUMNS[1:]
-    tagged = [(name, record) for name, records in campaigns for record in records]
+    # Trials in the order they were suggested (anchors first), not the order they finished.
+    tagged = [(name, record) for name, records in campaigns
+              for record in sorted(records, key=lambda r: r.get("order") or 0)]
     pairs = [list(objectives)]
     if list(objectives) == ["val_error", "gmacs"]:
         pairs.append(["val_error", "params_m"])
