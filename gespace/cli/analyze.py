@@ -61,12 +61,15 @@ def _ratios(text: str) -> list[float]:
 
 def _restore(path: str, args: argparse.Namespace) -> tuple[Any, Any, str]:
     """(model, batches of the chosen split, label) of a checkpoint."""
-    from gespace.train import restore
+    from gespace.cli import UserError
+    from gespace.train import RESTORE_ERRORS, restore
 
-    run = restore(path, data_root=args.data_root, device=args.device)
+    try:
+        run = restore(path, data_root=args.data_root, device=args.device)
+    except RESTORE_ERRORS as err:
+        raise UserError(f"{path}: {err}") from None
     loader = run.loaders.test if args.split == "test" else run.loaders.val
     if loader is None:
-        from gespace.cli import UserError
         raise UserError(f"{path}: the run has no validation split; use --split test")
     return run.model, loader, run.label
 

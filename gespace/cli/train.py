@@ -129,12 +129,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from gespace.cli import UserError
-    from gespace.data import DataError
-    from gespace.train import evaluate
+    from gespace.train import RESTORE_ERRORS, evaluate
 
     try:
         scores = evaluate(args.checkpoint, args.split, data_root=args.data_root, device=args.device)
-    except (OSError, ValueError, KeyError, DataError) as err:
+    except RESTORE_ERRORS as err:
         raise UserError(f"{args.checkpoint}: {err}") from None
     table = Table(title=f"gespace eval ({args.split})", show_header=False)
     table.add_column("", style="bold")

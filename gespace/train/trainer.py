@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from gespace.data import FolderData, ImageData, Loaders, load_dataset, make_loaders
+from gespace.data import DataError, FolderData, ImageData, Loaders, load_dataset, make_loaders
 from gespace.train.checkpoint import (FORMAT, load_checkpoint, rng_state, save_atomic,
                                       set_rng_state, to_primitive)
 from gespace.train.config import train_config
@@ -330,6 +330,10 @@ def train(target: Point | nn.Module, *, point: Point | None = None, data: Any = 
         return result
 
 
+# What restoring a checkpoint raises for a user's mistake (a missing file or dataset, a bad checkpoint).
+RESTORE_ERRORS = (OSError, ValueError, KeyError, DataError)
+
+
 @dataclass
 class RestoredRun:
     """A trained model rebuilt from its checkpoint, with the data it was trained on."""
@@ -407,4 +411,4 @@ def read_result(out_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads((Path(out_dir) / RESULT_NAME).read_text())
 
 
-__all__ = ["RestoredRun", "evaluate", "read_result", "restore", "topk_correct", "train"]
+__all__ = ["RESTORE_ERRORS", "RestoredRun", "evaluate", "read_result", "restore", "topk_correct", "train"]
