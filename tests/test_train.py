@@ -167,6 +167,15 @@ def test_evaluate_checkpoint_matches_result(tmp_path, data):
         evaluate(result.checkpoint, "test")
 
 
+def test_evaluate_a_subset_run_with_its_normalisation(tmp_path, data):
+    result = run(data, tmp_path, point={"train.epochs": 1, "train.subset": 0.5})
+    ckpt = torch.load(result.checkpoint, weights_only=True)
+    assert ckpt["data"]["train_subset"] == 0.5 and len(ckpt["data"]["mean"]) == 1
+    assert result.history[0]["images"] == 4 * 32  # half of 256 training images
+    test = evaluate(result.checkpoint, "test", model=tiny_net(9))
+    assert test["top1_error"] == pytest.approx(result.test_error, abs=1e-9)
+
+
 # --- failures ------------------------------------------------------------------------------
 def test_divergence_is_a_status_not_an_exception(tmp_path, data):
     result = run(data, tmp_path, point={"train.lr": 1e6, "train.epochs": 3})

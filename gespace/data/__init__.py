@@ -74,14 +74,18 @@ def make_loaders(data: ImageData | FolderData, *, batch_size: int, device: torch
                  val_fraction: float = 0.1, split_seed: int = 0, train_subset: float = 1.0,
                  pad: int = 0, flip: bool = False,
                  seed: int = 0, eval_batch_size: int | None = None,
-                 num_workers: int | None = None) -> Loaders:
+                 num_workers: int | None = None,
+                 stats: tuple[list[float], list[float]] | None = None) -> Loaders:
     """Split ``data`` (validation carved from train by ``split_seed``) and wrap it in loaders.
 
     ``train_subset`` keeps a seeded fraction of the remaining training images (the
     validation split stays whole, so points trained on a subset rank fairly).
 
-    In-memory data is moved to ``device`` once; normalisation statistics come
-    from the training split. ``seed`` drives shuffling and augmentation.
+    In-memory data is moved to ``device`` once; normalisation statistics
+    (``stats``: per-channel mean and std in [0, 1] units) come from the training
+    split unless given, and are recorded in ``spec`` (``mean``/``std``) so a
+    checkpoint's data can be rebuilt exactly. ``seed`` drives shuffling and
+    augmentation.
     """
     eval_batch_size = eval_batch_size or max(batch_size, 256)
     spec = {**data.spec, "val_fraction": float(val_fraction), "split_seed": int(split_seed),
@@ -104,7 +108,8 @@ def make_loaders(data: ImageData | FolderData, *, batch_size: int, device: torch
     train_idx, val_idx = split_indices(len(data.train_images), val_fraction, split_seed)
     train_idx = subset_indices(train_idx, train_subset, split_seed)
     train_images = data.train_images[train_idx]
-    mean, std = channel_stats(train_images)
+    mean, std = (list(stats[0]), list(stats[1])) if stats else channel_stats(train_images)
+    spec.update(mean=list(mean), std=list(std))
     normalize = Normalize(mean, std, device)
     train = TensorLoader(train_images, data.train_labels[train_idx], batch_size=batch_size,
                          normalize=normalize, train=True, pad=pad, flip=flip, seed=seed,

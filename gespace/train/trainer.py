@@ -100,8 +100,8 @@ class _Run:
             self.loaders = make_loaders(
                 dataset, batch_size=self.config["train.batch_size"], device=self.setup.device,
                 val_fraction=self.config["train.val_fraction"], split_seed=split_seed,
-                train_subset=self.config["train.subset"], pad=self.config["train.pad"], flip=self.config["train.flip"], seed=self.seed,
-                num_workers=num_workers)
+                train_subset=self.config["train.subset"], pad=self.config["train.pad"],
+                flip=self.config["train.flip"], seed=self.seed, num_workers=num_workers)
         outputs = self.point.get("backbone.num_classes")
         if outputs is not None and outputs < self.loaders.num_classes:
             raise ValueError(f"the model has {outputs} outputs but the data has "
@@ -382,7 +382,9 @@ def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, da
         loaders = make_loaders(data, batch_size=batch_size or config["train.batch_size"],
                                device=setup.device,
                                val_fraction=spec.get("val_fraction", config["train.val_fraction"]),
-                               split_seed=spec.get("split_seed", 0))
+                               split_seed=spec.get("split_seed", 0),
+                               train_subset=spec.get("train_subset", 1.0),
+                               stats=(spec["mean"], spec["std"]) if "mean" in spec else None)
     return RestoredRun(model, loaders, setup, ckpt)
 
 
