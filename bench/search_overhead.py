@@ -42,11 +42,11 @@ def main() -> None:
         spec.write_text(SPEC)
         start = time.perf_counter()
         connect_ray(None, cpus=args.concurrent)
-        ray_ready = time.perf_counter()
+        ray_ready, campaign_start = time.perf_counter(), time.time()
         settings = CampaignSettings(spec=str(spec), name="overhead", storage=tmp, num_samples=args.trials,
                                     scheduler="none", max_concurrent=args.concurrent, epochs=args.epochs)
         store = run_campaign(settings, progress=False)
-        end = time.perf_counter()
+        end, campaign_end = time.perf_counter(), time.time()
         records = store.records()
     trained = [r for r in records if r.get("train_time")]
     train_time = sum(r["train_time"] for r in trained)
@@ -54,12 +54,25 @@ def main() -> None:
     table = Table(title=f"search overhead: {len(trained)} trials, {args.concurrent} at a time")
     for column in ("measure", "value"):
         table.add_column(column)
-    table.add_row("mean trial training time", f"{train_time / max(1, len(trained)):.1f} s")
+    count = max(1, len(trained))
+    table.add_row("mean trial training time", f"{train_time / count:.2f} s")
+    table.add_row("mean set-up inside a trial (imports, build)",
+                  f"{sum(r.get('setup_time') or 0 for r in trained) / count:.2f} s")
+    table.add_row("mean trial time as Tune saw it",
+                  f"{sum(r.get('wall_time') or 0 for r in trained) / count:.2f} s")
     table.add_row("campaign wall time (Ray started)", f"{campaign_time:.1f} s")
     table.add_row("Ray start-up", f"{ray_ready - start:.1f} s")
     table.add_row("training share of campaign slots", f"{train_time / (campaign_time * args.concurrent):.3f}")
     table.add_row("training share incl. Ray start-up", f"{train_time / (total_time * args.concurrent):.3f}")
     Console().print(table)
+    timeline = Table(title="trials (seconds from the campaign's start)")
+    for column in ("trial", "started", "set-up", "training", "finished"):
+        timeline.add_column(column, justify="right")
+    for index, r in enumerate(sorted(trained, key=lambda r: r["started_at"])):
+        timeline.add_row(str(index + 1), f"{r['started_at'] - campaign_start:.1f}", f"{r['setup_time']:.2f}",
+                         f"{r['train_time']:.2f}", f"{r['finished_at'] - campaign_start:.1f}")
+    timeline.add_row("end", "", "", "", f"{campaign_end - campaign_start:.1f}")
+    Console().print(timeline)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None
         "best_val_error": min(errors) if errors and status != "failed" else None,
         "test_error": last.get("test_error"), "status": status,
         "reason": reason or last.get("reason"), "wall_time": last.get("time_total_s"),
-        "train_time": last.get("train_time"),
+        "train_time": last.get("train_time"), "setup_time": last.get("setup_time"),
+        "started_at": last.get("started_at"), "finished_at": last.get("finished_at"),
         "seed": config["seed"], "trial_id": trial.trial_id, "order": config["order"],
     }
 

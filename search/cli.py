@@ -68,15 +68,20 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("directory", metavar="DIR")
     parser.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more campaigns to compare")
     parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"])
+    parser.add_argument("--replicas", nargs="+", default=[], metavar="DIR",
+                        help="the same campaign run with other seeds: also write replicas.md/.csv, "
+                             "each point's errors as mean ± std over the seeds")
     parser.add_argument("--out", help="where to write the report files (default: DIR)")
     parser.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from search.report import write_report
+    from search.report import write_replica_report, write_report
 
     try:
         write_report([args.directory, *args.compare], objectives=args.objectives, out_dir=args.out)
+        if args.replicas:
+            write_replica_report([args.directory, *args.replicas], out_dir=args.out)
     except FileNotFoundError as error:
         raise UserError(str(error)) from None
     return 0

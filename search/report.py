@@ -123,6 +123,57 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
             "plot": plot}
 
 
+REPLICA_COLUMNS = ("point", "id", "seeds", "val_err_%", "test_err_%", "params_m", "gmacs")
+
+
+def _mean_std(values: list[float]) -> str:
+    """'mean ± sample std' in percent ('mean' alone for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{100 * mean:.2f}"
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def replica_rows(campaigns: list[tuple[str, list[Record]]]) -> list[dict[str, str]]:
+    """One row per point over campaigns that differ only in seed: mean ± std of its errors.
+
+    Only points trained to the end ('ok') count; rows follow the first campaign's
+    suggestion order (anchors first), then points the others alone have.
+    """
+    by_id: dict[str, list[Record]] = {}
+    for _, records in campaigns:
+        for record in sorted(records, key=lambda r: r.get("order") or 0):
+            if record["status"] == "ok":
+                by_id.setdefault(record["id"], []).append(record)
+    rows = []
+    for pid, records in by_id.items():
+        first = records[0]
+        name = first.get("name")
+        tests = [r["test_error"] for r in records if r.get("test_error") is not None]
+        rows.append({"point": (f"{anchor_label(name)}: " if name else "") + describe(first["point"]),
+                     "id": pid, "seeds": ",".join(str(r.get("seed")) for r in records),
+                     "val_err_%": _mean_std([r["val_error"] for r in records]),
+                     "test_err_%": _mean_std(tests) if tests else "",
+                     "params_m": f"{first['cost']['params_m']:.3f}", "gmacs": f"{first['cost']['gmacs']:.4f}"})
+    return rows
+
+
+def write_replica_report(directories: Sequence[str | Path], *, out_dir: str | Path | None = None,
+                         console: Console | None = None) -> dict[str, Path]:
+    """Table-5-style table of campaigns repeated with other seeds: replicas.md and replicas.csv."""
+    console = console or Console()
+    rows = replica_rows(load_campaigns(directories))
+    out = Path(out_dir or directories[0])
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{len(directories)} replicas: mean ± std over seeds (validation ranks; test shown)"
+    console.print(_rich_table(title, rows, REPLICA_COLUMNS))
+    (out / "replicas.md").write_text(f"## {title}\n\n" + _markdown(rows, REPLICA_COLUMNS))
+    (out / "replicas.csv").write_text(_csv(rows, REPLICA_COLUMNS))
+    console.print(f"report: {out / 'replicas.md'}, {out / 'replicas.csv'}")
+    return {"markdown": out / "replicas.md", "csv": out / "replicas.csv"}
+
+
 _COLUMN = {"val_error": "val_err_%", "gmacs": "gmacs", "params_m": "params_m"}
 _AXIS = {"val_error": "validation error (%)", "gmacs": "GMACs", "params_m": "parameters (M)"}
 

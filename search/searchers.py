@@ -190,9 +190,12 @@ class CampaignSearcher(Searcher):
             if pid in self.running:
                 self.source.tell(token, None)
                 continue
-            broken = self.space.check_constraints(point, self.cost_fn)
+            # Costed here, once (composed from cached parts): the trial gets the figures in
+            # its config and spends its slot training, not tracing.
+            cost = self.cost_fn(point)
+            broken = self.space.constraint_violations(cost) if self.space.constraints else []
             if broken:
-                record = rejected_record(pid, name, point, self.cost_fn(point), "; ".join(broken))
+                record = rejected_record(pid, name, point, cost, "; ".join(broken))
                 self.store.append(record)
                 self.finished[pid] = record
                 self.source.tell(token, None, error=True)
@@ -201,7 +204,7 @@ class CampaignSearcher(Searcher):
             self.trials[trial_id] = (pid, token)
             self.suggested += 1
             return {"point": point, "point_id": pid, "name": name, "order": self.suggested,
-                    **self.trial_settings}
+                    "cost": cost_summary(cost), **self.trial_settings}
         return None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

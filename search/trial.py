@@ -1,6 +1,7 @@
 """The Ray Tune trainable: build, cost and train one point, reporting every epoch."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,14 @@ def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def run_trial(config: dict[str, Any]) -> None:
     """Tune function trainable. ``config`` comes from `CampaignSearcher.suggest`."""
+    started, started_at = time.perf_counter(), time.time()
     from ray import tune
 
     from gespace.builder import build_model
-    from gespace.cost import point_cost
     from gespace.train import train
 
     point, pid = config["point"], config["point_id"]
-    cost = point_cost(point)
-    fixed = {"point_id": pid, "gmacs": cost.gmacs, "params_m": cost.params_m,
-             "macs": cost.macs, "params": cost.params}
+    fixed = {"point_id": pid, **config["cost"]}  # costed by the searcher
     model = build_model(point, seed=config["seed"])
     epochs = point["train.epochs"]
     last: dict[str, Any] = {}
@@ -39,12 +38,14 @@ def run_trial(config: dict[str, Any]) -> None:
         if metrics["epoch"] < epochs:
             tune.report({**fixed, **last, "status": "running"})
 
+    setup_time = time.perf_counter() - started
     result = train(model, point=point, data_root=config["data_root"],
                    device=config["device"], seed=config["seed"],
                    out_dir=str(Path(config["campaign_dir"]) / "trials" / pid),
                    callback=on_epoch, progress=False, threads=max(1, int(config["cpus_per_trial"])))
     final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
-             "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time}
+             "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time,
+             "setup_time": setup_time, "started_at": started_at, "finished_at": time.time()}
     if result.status != "ok":
         final["val_error"] = WORST_ERROR
     tune.report(final)

@@ -113,3 +113,25 @@ def test_describe_points():
              "ge.excite.reduction": 8}
     assert describe(point) == "dwconv/4 bilinear hsig +se8 @[2,3]"
     assert describe({"ge.placement.stages": ()}) == "no GE"
+
+
+def test_replica_table_is_mean_and_sample_std_over_seeds(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n")
+    runs = {0: [("a", 0.10, 0.20), ("b", 0.08, 0.09)], 1: [("a", 0.12, 0.30), ("b", 0.10, None)],
+            2: [("a", 0.14, 0.40)]}  # b failed under seed 2: it has two replicas
+    for seed, rows in runs.items():
+        store = CampaignStore(tmp_path / f"s{seed}")
+        store.create(str(spec), {"name": f"s{seed}"})
+        for pid, val, test in rows:
+            store.append({**record(pid, val, 1.0, 2.0, name="baseline" if pid == "a" else None, test=test),
+                          "seed": seed})
+        store.append({**record("f", None, 1.0, 2.0, status="failed"), "seed": seed})
+    assert main(["report", str(tmp_path / "s0"), "--replicas", str(tmp_path / "s1"), str(tmp_path / "s2"),
+                 "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "replicas.csv").open()))
+    assert [(r["point"], r["seeds"]) for r in rows] == [("Baseline: no GE", "0,1,2"), ("no GE", "0,1")]
+    assert rows[0]["val_err_%"] == "12.00 ± 2.00" and rows[0]["test_err_%"] == "30.00 ± 10.00"
+    assert rows[1]["val_err_%"] == "9.00 ± 1.41" and rows[1]["test_err_%"] == "9.00"
+    assert rows[0]["params_m"] == "2.000" and rows[0]["gmacs"] == "1.0000"
+    assert "3 replicas: mean ± std" in (tmp_path / "out" / "replicas.md").read_text()

@@ -408,10 +408,6 @@ class Space:
                           f"{self.constraints['max_params_m']:g}")
         return broken
 
-    def check_constraints(self, point: Point, cost_fn: Callable[[Point], Any]) -> list[str]:
-        """Constraint violations of ``point`` under ``cost_fn`` (nothing is costed without constraints)."""
-        return self.constraint_violations(cost_fn(point)) if self.constraints else []
-
 
 def _natural_default(knob: KnobDef) -> Any:
     """The space's default: the vocabulary's when the domain holds it, else its first value."""

@@ -12,7 +12,7 @@ import torch
 class DeviceSetup:
     device: torch.device
     amp: bool               # bf16 autocast (CUDA only)
-    channels_last: bool     # NHWC activations (CUDA only: on CPU oneDNN is slower with it here)
+    channels_last: bool     # NHWC activations (CUDA only: a CPU channels_last backward corrupted the heap)
     threads: int | None     # CPU intra-op threads set
 
     def autocast(self):
