@@ -89,6 +89,9 @@ def test_random_campaign_anchors_first_no_repeats(tmp_path):
             point_id(space.canonicalise(r["point"])) == r["id"]
         assert len(r["epochs"]) == 2 and 0 <= r["val_error"] <= 1 and 0 <= r["test_error"] <= 1
         assert r["cost"]["gmacs"] > 0 and r["cost"]["params_m"] > 0
+        # The trial's own clock: set-up, then training, inside [started_at, finished_at].
+        assert 0 <= r["setup_time"] and r["started_at"] < r["finished_at"]
+        assert r["setup_time"] + r["train_time"] <= r["finished_at"] - r["started_at"] + 0.01
     # Parameter-free GE adds no parameters; the SE subnet and dwconv gather do.
     by_name = {r["name"]: r for r in records if r["name"]}
     assert by_name["ge-theta-minus"]["cost"]["params"] == by_name["baseline"]["cost"]["params"]
