@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,11 +42,15 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def _row(campaign: str, record: Record) -> dict[str, str]:
+def _label(record: Record) -> str:
+    """'GE-θ: dwconv/global @[2,3,4]': the anchor's label (if any) and the design."""
     name = record.get("name")
-    label = f"{anchor_label(name)}: " if name else ""
+    return (f"{anchor_label(name)}: " if name else "") + describe(record["point"])
+
+
+def _row(campaign: str, record: Record) -> dict[str, str]:
     cost = record.get("cost") or {}
-    return {"campaign": campaign, "point": label + describe(record["point"]), "id": record["id"],
+    return {"campaign": campaign, "point": _label(record), "id": record["id"],
             "status": record["status"], "val_err_%": _percent(record.get("val_error")),
             "test_err_%": _percent(record.get("test_error")),
             "gmacs": "" if cost.get("gmacs") is None else f"{cost['gmacs']:.4f}",
@@ -128,11 +133,10 @@ REPLICA_COLUMNS = ("point", "id", "seeds", "val_err_%", "test_err_%", "params_m"
 
 def _mean_std(values: list[float]) -> str:
     """'mean ± sample std' in percent ('mean' alone for one value)."""
-    mean = sum(values) / len(values)
+    mean = statistics.mean(values)
     if len(values) == 1:
         return f"{100 * mean:.2f}"
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+    return f"{100 * mean:.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
 def replica_rows(campaigns: list[tuple[str, list[Record]]]) -> list[dict[str, str]]:
@@ -149,9 +153,8 @@ def replica_rows(campaigns: list[tuple[str, list[Record]]]) -> list[dict[str, st
     rows = []
     for pid, records in by_id.items():
         first = records[0]
-        name = first.get("name")
         tests = [r["test_error"] for r in records if r.get("test_error") is not None]
-        rows.append({"point": (f"{anchor_label(name)}: " if name else "") + describe(first["point"]),
+        rows.append({"point": _label(first),
                      "id": pid, "seeds": ",".join(str(r.get("seed")) for r in records),
                      "val_err_%": _mean_std([r["val_error"] for r in records]),
                      "test_err_%": _mean_std(tests) if tests else "",
