@@ -7,7 +7,10 @@ Prints two ratios (no assertions on time):
   trainer / bare loop  images/s of ``gespace.train.train`` (device-side pad/crop/
                        flip/normalise, LR schedule, metrics, checkpoint-free) over a
                        minimal loop (pre-normalised tensors, randperm, fwd/bwd/step)
-                       on the same model, data and batch size; target >= 0.95.
+                       on the same model, data, batch size and memory layout (the
+                       one the trainer picks: NHWC unless the model has a CPU
+                       channels_last hazard); target >= 0.95.
+  NHWC / NCHW          the bare loop's images/s in channels_last over contiguous.
   augment / model      images/s of the training loader alone (index, pad-crop, flip,
                        normalise) over the model's training images/s; target >= 10.
 Both loops run a warm-up epoch first; the best of ``--repeats`` interleaved runs
@@ -27,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gespace.data import ImageData, load_dataset, make_loaders, make_synthetic  # noqa: E402
 from gespace.train import train  # noqa: E402
+from gespace.train.device import cpu_channels_last_hazards  # noqa: E402
 
 
 def ge_theta_minus() -> tuple[nn.Module, dict]:
@@ -59,8 +63,11 @@ def dataset(n: int) -> ImageData:
                      {"name": name})
 
 
-def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
+def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, channels_last: bool) -> float:
     """Images/s of the timed second epoch of a minimal loop."""
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -119,18 +126,22 @@ def main() -> None:
 
     print(f"model {args.model}, data {data.name} ({n} images), batch {args.batch_size}, "
           f"threads {threads}, load {os.getloadavg()[0]:.2f}")
-    trainer_best = bare_best = 0.0
+    nhwc = not cpu_channels_last_hazards(make()[0])
+    trainer_best = bare_best = nchw_best = 0.0
     for repeat in range(args.repeats):
-        model, _ = make()
-        bare = bare_loop(model, x, y, args.batch_size)
-        model, _ = make()
-        ours = trainer_rate(model, data, args.batch_size, threads)
-        print(f"  run {repeat + 1}: bare loop {bare:8.1f} img/s   trainer {ours:8.1f} img/s   "
-              f"ratio {ours / bare:.3f}   (load {os.getloadavg()[0]:.2f})")
+        bare = bare_loop(make()[0], x, y, args.batch_size, channels_last=nhwc)
+        nchw = bare_loop(make()[0], x, y, args.batch_size, channels_last=False)
+        ours = trainer_rate(make()[0], data, args.batch_size, threads)
+        print(f"  run {repeat + 1}: bare loop {bare:8.1f} img/s ({'NHWC' if nhwc else 'NCHW'}, "
+              f"{nchw:.1f} NCHW)   trainer {ours:8.1f} img/s   ratio {ours / bare:.3f}   "
+              f"(load {os.getloadavg()[0]:.2f})")
         trainer_best, bare_best = max(trainer_best, ours), max(bare_best, bare)
+        nchw_best = max(nchw_best, nchw)
     aug = augment_rate(data, args.batch_size)
     print(f"trainer / bare loop : {trainer_best / bare_best:.3f}  "
           f"({trainer_best:.1f} vs {bare_best:.1f} img/s; target >= 0.95)")
+    if nhwc:
+        print(f"NHWC / NCHW         : {bare_best / nchw_best:.3f}  (bare loop)")
     print(f"augment / model     : {aug / trainer_best:.1f}  "
           f"({aug:,.0f} vs {trainer_best:.1f} img/s; target >= 10)")
 

@@ -1,6 +1,7 @@
 """The trainer on a tiny network and synthetic data: learning, seeding, resume, failures."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -13,6 +14,7 @@ from gespace.data import make_synthetic
 from gespace.train import (LRSchedule, StopTraining, TrainResult, evaluate, train,
                            train_config)
 from gespace.train.checkpoint import rng_state, set_rng_state
+from gespace.train.device import cpu_channels_last_hazards, setup_device
 from gespace.train.optim import make_optimizer
 from gespace.vocab import KNOBS
 
@@ -74,6 +76,47 @@ def test_same_seed_same_first_epoch_loss(data):
     assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
     assert a.history[0]["val_loss"] == b.history[0]["val_loss"]
     assert c.history[0]["train_loss"] != a.history[0]["train_loss"]  # other order and crops
+
+
+# --- memory layout --------------------------------------------------------------------------
+def cifar_point(width: int) -> dict:
+    return {"backbone.arch": "cifar_resnet", "backbone.depth": 8, "backbone.width": width,
+            "backbone.in_channels": 1, "backbone.image_size": 16, "backbone.num_classes": 10,
+            "ge.placement.stages": (2, 3, 4), "ge.gather.op": "pool"}
+
+
+def test_cpu_channels_last_only_without_hazards():
+    from gespace.builder import build_model
+
+    setup = setup_device("cpu", threads=THREADS)
+    assert setup.channels_last
+    narrow, wide = build_model(cifar_point(4)), build_model(cifar_point(8))
+    # The width-4 net's 1x1 stride-2 shortcuts (4 -> 8, 8 -> 16 channels): the 4-input one is a hazard.
+    assert cpu_channels_last_hazards(narrow) == ["stage3.0.downsample.0"]
+    assert cpu_channels_last_hazards(wide) == []
+    assert not setup.prepare(narrow).channels_last
+    assert narrow.stem[0].weight.is_contiguous()
+    assert setup.prepare(wide).channels_last
+    assert wide.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_channels_last_computes_what_contiguous_does():
+    from gespace.builder import build_model
+
+    setup = setup_device("cpu", threads=THREADS)
+    nhwc, nchw = build_model(cifar_point(8)), build_model(cifar_point(8))
+    assert setup.prepare(nhwc).channels_last
+    assert not dataclasses.replace(setup, channels_last=False).prepare(nchw).channels_last
+    x = torch.randn(16, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(16) % 10
+    losses = []
+    for model, batch in ((nhwc, x.contiguous(memory_format=torch.channels_last)), (nchw, x)):
+        loss = nn.functional.cross_entropy(model(batch), y)
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    for (name, a), b in zip(nhwc.named_parameters(), nchw.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_point_is_built_with_the_seed(data, monkeypatch):

@@ -107,9 +107,7 @@ class _Run:
             raise ValueError(f"the model has {outputs} outputs but the data has "
                              f"{self.loaders.num_classes} classes")
 
-        self.model.to(self.setup.device)
-        if self.setup.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        self.setup = self.setup.prepare(self.model)
         self.forward = torch.compile(self.model) if compile else self.model
         self.optimizer = make_optimizer(self.model, self.config)
         self.schedule = LRSchedule(self.config, len(self.loaders.train))
@@ -367,9 +365,7 @@ def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, da
 
         model = build_model(point, seed=None)
     model.load_state_dict(ckpt["model"])
-    model.to(setup.device)
-    if setup.channels_last:
-        model.to(memory_format=torch.channels_last)
+    setup = setup.prepare(model)
     spec = dict(ckpt.get("data") or {})
     config = dict(ckpt.get("config") or train_config(point))
     if isinstance(data, Loaders):
