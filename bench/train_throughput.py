@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gespace.data import ImageData, load_dataset, make_loaders, make_synthetic  # noqa: E402
 from gespace.train import train  # noqa: E402
-from gespace.train.device import cpu_channels_last_hazards  # noqa: E402
+from gespace.train.device import setup_device  # noqa: E402
 
 
 def ge_theta_minus() -> tuple[nn.Module, dict]:
@@ -126,7 +126,7 @@ def main() -> None:
 
     print(f"model {args.model}, data {data.name} ({n} images), batch {args.batch_size}, "
           f"threads {threads}, load {os.getloadavg()[0]:.2f}")
-    nhwc = not cpu_channels_last_hazards(make()[0])
+    nhwc = setup_device("cpu", threads=threads).prepare(make()[0]).channels_last  # the trainer's choice
     trainer_best = bare_best = nchw_best = 0.0
     for repeat in range(args.repeats):
         bare = bare_loop(make()[0], x, y, args.batch_size, channels_last=nhwc)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from gespace.builder import build_model
 from gespace.data import make_synthetic
 from gespace.train import (LRSchedule, StopTraining, TrainResult, evaluate, train,
                            train_config)
@@ -86,8 +87,6 @@ def cifar_point(width: int) -> dict:
 
 
 def test_cpu_channels_last_only_without_hazards():
-    from gespace.builder import build_model
-
     setup = setup_device("cpu", threads=THREADS)
     assert setup.channels_last
     narrow, wide = build_model(cifar_point(4)), build_model(cifar_point(8))
@@ -101,8 +100,6 @@ def test_cpu_channels_last_only_without_hazards():
 
 
 def test_channels_last_computes_what_contiguous_does():
-    from gespace.builder import build_model
-
     setup = setup_device("cpu", threads=THREADS)
     nhwc, nchw = build_model(cifar_point(8)), build_model(cifar_point(8))
     assert setup.prepare(nhwc).channels_last
