@@ -50,8 +50,8 @@ def main() -> None:
         store = run_campaign(settings, progress=False)
         end, campaign_end = time.perf_counter(), time.time()
         records = store.records()
-    trained = [r for r in records if r.get("train_time")]
-    train_time = sum(r["train_time"] for r in trained)
+    trained = [r for r in records if r.train_time]
+    train_time = sum(r.train_time for r in trained)
     campaign_time, total_time = end - ray_ready, end - start
     table = Table(title=f"search overhead: {len(trained)} trials, {args.concurrent} at a time")
     for column in ("measure", "value"):
@@ -59,27 +59,27 @@ def main() -> None:
     count = max(1, len(trained))
     table.add_row("mean trial training time", f"{train_time / count:.2f} s")
     table.add_row("mean set-up inside a trial (imports, build)",
-                  f"{sum(r.get('setup_time') or 0 for r in trained) / count:.2f} s")
+                  f"{sum(r.setup_time or 0 for r in trained) / count:.2f} s")
     table.add_row("mean trial time as Tune saw it",
-                  f"{sum(r.get('wall_time') or 0 for r in trained) / count:.2f} s")
+                  f"{sum(r.wall_time or 0 for r in trained) / count:.2f} s")
     table.add_row("campaign wall time (Ray started)", f"{campaign_time:.1f} s")
     table.add_row("Ray start-up", f"{ray_ready - start:.1f} s")
     table.add_row("training share of campaign slots", f"{train_time / (campaign_time * args.concurrent):.3f}")
     table.add_row("training share incl. Ray start-up", f"{train_time / (total_time * args.concurrent):.3f}")
-    ordered = sorted(trained, key=lambda r: r["started_at"])
-    finishes = sorted(r["finished_at"] for r in trained)
-    gaps = [r["started_at"] - max(f for f in finishes if f <= r["started_at"])
-            for r in ordered[args.concurrent:] if any(f <= r["started_at"] for f in finishes)]
+    ordered = sorted(trained, key=lambda r: r.started_at)
+    finishes = sorted(r.finished_at for r in trained)
+    gaps = [r.started_at - max(f for f in finishes if f <= r.started_at)
+            for r in ordered[args.concurrent:] if any(f <= r.started_at for f in finishes)]
     table.add_row("campaign start to first trial (Tune, first costing, actor start)",
-                  f"{ordered[0]['started_at'] - campaign_start:.1f} s" if ordered else "-")
+                  f"{ordered[0].started_at - campaign_start:.1f} s" if ordered else "-")
     table.add_row("mean wait from a trial's end to the next start", f"{sum(gaps) / max(1, len(gaps)):.2f} s")
     Console().print(table)
     timeline = Table(title="trials (seconds from the campaign's start)")
     for column in ("trial", "started", "set-up", "training", "finished"):
         timeline.add_column(column, justify="right")
     for index, r in enumerate(ordered):
-        timeline.add_row(str(index + 1), f"{r['started_at'] - campaign_start:.1f}", f"{r['setup_time']:.2f}",
-                         f"{r['train_time']:.2f}", f"{r['finished_at'] - campaign_start:.1f}")
+        timeline.add_row(str(index + 1), f"{r.started_at - campaign_start:.1f}", f"{r.setup_time:.2f}",
+                         f"{r.train_time:.2f}", f"{r.finished_at - campaign_start:.1f}")
     timeline.add_row("end", "", "", "", f"{campaign_end - campaign_start:.1f}")
     Console().print(timeline)
 

@@ -6,6 +6,7 @@ import argparse
 from gespace.cli import UserError
 from search import SCHEDULERS, SEARCHERS
 from search.pareto import OBJECTIVES
+from search.store import StoreError
 
 
 def _objectives(text: str) -> list[str]:
@@ -16,10 +17,33 @@ def _objectives(text: str) -> list[str]:
     return names
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="run a search campaign over a space on Ray Tune")
     parser.add_argument("spec", metavar="SPEC")
-    parser.add_argument("--num-samples", type=int, default=16, help="trials, anchors included (default 16)")
+    parser.add_argument("--num-samples", type=int, default=16,
+                        help="distinct points to search, anchors included (default 16)")
+    parser.add_argument("--seeds", type=_positive, default=1,
+                        help="seeds each sampled point trains under (default 1)")
+    parser.add_argument("--anchor-seeds", type=_positive, default=2,
+                        help="seeds each anchor trains under (default 2: every campaign measures its noise)")
+    parser.add_argument("--confirm", type=_count, default=0, metavar="N",
+                        help="after the search, train the N points most likely on the front and the anchors "
+                             "under fresh seeds at the full budget; the report's 'Confirmed' table")
+    parser.add_argument("--confirm-seeds", type=_positive, default=2, help="seeds of each confirmed point")
     parser.add_argument("--searcher", choices=SEARCHERS, default="random")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha")
     parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"],
@@ -53,7 +77,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         objectives=args.objectives, epochs=args.epochs, subset=args.subset,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
-        device=args.device)
+        device=args.device, seeds=args.seeds, anchor_seeds=args.anchor_seeds, confirm=args.confirm,
+        confirm_seeds=args.confirm_seeds)
     try:
         store = run_campaign(settings, resume=args.resume, address=args.address,
                              progress=not args.no_progress)
@@ -82,6 +107,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_report([args.directory, *args.compare], objectives=args.objectives, out_dir=args.out)
         if args.replicas:
             write_replica_report([args.directory, *args.replicas], out_dir=args.out)
-    except FileNotFoundError as error:
+    except StoreError as error:
         raise UserError(str(error)) from None
     return 0

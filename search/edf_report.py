@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 from itertools import combinations
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from gespace.cli import UserError
+from search.records import OK, TrialRecord
 from search.report import load_campaigns
+from search.store import StoreError
 
 
 def add_edf_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,14 +25,15 @@ def add_edf_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_edf)
 
 
-def groups_of(campaigns: list[tuple[str, list[dict[str, Any]]]], by: str | None) -> dict[str, list[dict]]:
+def groups_of(campaigns: list[tuple[str, list[TrialRecord]]], by: str | None
+              ) -> dict[str, list[TrialRecord]]:
     """Fully trained trials grouped by campaign, or by the value of knob ``by`` ('-' where inactive)."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[TrialRecord]] = {}
     for name, records in campaigns:
         for record in records:
-            if record["status"] != "ok" or record.get("val_error") is None:
+            if record.status != OK or record.val_error is None:
                 continue
-            value = record["point"].get(by, "-") if by else name
+            value = record.point.get(by, "-") if by else name
             label = f"{by.rsplit('.', 1)[-1]}={value}" if by else name
             groups.setdefault(label, []).append(record)
     return groups
@@ -47,14 +49,14 @@ def cmd_edf(args: argparse.Namespace) -> int:
 
     try:
         campaigns = load_campaigns(args.directories)
-    except FileNotFoundError as error:
+    except StoreError as error:
         raise UserError(str(error)) from None
     groups = groups_of(campaigns, args.by)
     if len(groups) < 1 or any(len(g) < 2 for g in groups.values()):
         sizes = ", ".join(f"{k}: {len(v)}" for k, v in groups.items()) or "none"
         raise UserError(f"an EDF needs at least 2 fully trained trials per group ({sizes})")
-    errors = {label: [r["val_error"] for r in records] for label, records in groups.items()}
-    costs = ({label: [r["cost"]["gmacs"] for r in records] for label, records in groups.items()}
+    errors = {label: [r.val_error for r in records] for label, records in groups.items()}
+    costs = ({label: [r.cost.gmacs for r in records] for label, records in groups.items()}
              if args.normalise_cost else None)
     curves = edf_curves(errors, costs=costs, samples=args.bootstrap)
     out = Path(args.out)

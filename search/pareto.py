@@ -1,40 +1,32 @@
-"""Pareto fronts over trial records (every objective is minimised)."""
+"""Pareto fronts (every objective is minimised) over anything with ``objective(name)``:
+trial records, or points summarised over their seeds (`search.statistics.PointSummary`)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Protocol, Sequence, TypeVar
 
-from search.store import RANKED
-
-OBJECTIVES = ("val_error", "gmacs", "params_m")
-
-Record = dict[str, Any]
+OBJECTIVES = ("val_error", "gmacs", "params_m")  # see TrialRecord.objective
 
 
-def objective(record: Record, name: str) -> float | None:
-    """An objective's value: val_error from the record, gmacs/params_m from its cost."""
-    if name == "val_error":
-        return record.get("val_error")
-    return (record.get("cost") or {}).get(name)
+class Scored(Protocol):
+    def objective(self, name: str) -> float | None: ...
 
 
-def dominates(a: Record, b: Record, objectives: Sequence[str]) -> bool:
+T = TypeVar("T", bound=Scored)
+
+
+def dominates(a: Scored, b: Scored, objectives: Sequence[str]) -> bool:
     """a is no worse than b in every objective and better in one."""
-    pairs = [(objective(a, o), objective(b, o)) for o in objectives]
+    pairs = [(a.objective(o), b.objective(o)) for o in objectives]
     return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
 
 
-def ranked(records: list[Record], objectives: Sequence[str]) -> list[Record]:
-    """Records that may rank: trained (fully or until stopped) with every objective known."""
-    return [r for r in records if r.get("status") in RANKED
-            and all(objective(r, o) is not None for o in objectives)]
-
-
-def pareto_front(records: list[Record], objectives: Sequence[str] = ("val_error", "gmacs")) -> list[Record]:
-    """The non-dominated records, sorted by the second objective then the first."""
+def pareto_front(items: Sequence[T], objectives: Sequence[str] = ("val_error", "gmacs")) -> list[T]:
+    """The non-dominated items among those with every objective known, sorted by the
+    second objective then the first. Which items may rank at all is the caller's choice."""
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective {unknown[0]!r}; use {', '.join(OBJECTIVES)}")
-    candidates = ranked(records, objectives)
+    candidates = [item for item in items if all(item.objective(o) is not None for o in objectives)]
     front = [r for r in candidates if not any(dominates(o, r, objectives) for o in candidates)]
     order = list(objectives[1:]) + [objectives[0]]
-    return sorted(front, key=lambda r: tuple(objective(r, o) for o in order))
+    return sorted(front, key=lambda r: tuple(r.objective(o) for o in order))

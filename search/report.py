@@ -1,12 +1,16 @@
-"""Campaign reports: Pareto fronts and all trials as rich tables, Markdown, CSV and a PNG plot.
+"""Campaign reports: Pareto fronts with their noise, comparisons with the anchors, and all
+trials, as rich tables, Markdown, CSV and a PNG plot.
 
-Points rank by validation error only; test error is shown beside it, never used.
+Only full-budget trials rank; early-stopped ones are listed apart with their
+fidelity. Points rank by validation error; test error is shown beside it, never
+used. See `search.statistics` for the intervals, p_front and power.
 """
 from __future__ import annotations
 
 import csv
 import io
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,12 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from gespace.grammar import anchor_label
-from search.pareto import objective, pareto_front
+from search.pareto import pareto_front
+from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord
+from search.statistics import (BETTER, WORSE, Estimate, Noise, PointSummary, campaign_noise,
+                               paired_difference, resolvable_difference, seeds_to_resolve, summarise,
+                               with_p_front)
 from search.store import CampaignStore
 
-Record = dict[str, Any]
-
-COLUMNS = ("campaign", "point", "id", "status", "val_err_%", "test_err_%", "gmacs", "params_m", "epochs")
+TRIAL_COLUMNS = ("campaign", "point", "id", "phase", "seed", "status", "val_err_%", "test_err_%", "gmacs",
+                 "params_m", "epochs")
 
 
 def describe(point: dict[str, Any]) -> str:
@@ -42,30 +49,27 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def _label(record: Record) -> str:
+def _label(record: TrialRecord | PointSummary) -> str:
     """'GE-θ: dwconv/global @[2,3,4]': the anchor's label (if any) and the design."""
-    name = record.get("name")
-    return (f"{anchor_label(name)}: " if name else "") + describe(record["point"])
+    return (f"{anchor_label(record.name)}: " if record.name else "") + describe(record.point)
 
 
-def _row(campaign: str, record: Record) -> dict[str, str]:
-    cost = record.get("cost") or {}
-    return {"campaign": campaign, "point": _label(record), "id": record["id"],
-            "status": record["status"], "val_err_%": _percent(record.get("val_error")),
-            "test_err_%": _percent(record.get("test_error")),
-            "gmacs": "" if cost.get("gmacs") is None else f"{cost['gmacs']:.4f}",
-            "params_m": "" if cost.get("params_m") is None else f"{cost['params_m']:.3f}",
-            "epochs": str(len(record.get("epochs") or []))}
+def _row(campaign: str, record: TrialRecord) -> dict[str, str]:
+    cost = record.cost
+    return {"campaign": campaign, "point": _label(record), "id": record.id, "phase": record.phase,
+            "seed": "" if record.seed is None else str(record.seed), "status": record.status, "val_err_%": _percent(record.val_error),
+            "test_err_%": _percent(record.test_error),
+            "gmacs": "" if cost.gmacs is None else f"{cost.gmacs:.4f}",
+            "params_m": "" if cost.params_m is None else f"{cost.params_m:.3f}",
+            "epochs": f"{record.epochs_done}/{record.budget}" if record.budget else str(record.epochs_done)}
 
 
-def load_campaigns(directories: Sequence[str | Path]) -> list[tuple[str, list[Record]]]:
+def load_campaigns(directories: Sequence[str | Path]) -> list[tuple[str, list[TrialRecord]]]:
     """(campaign name, records) for each campaign directory."""
     campaigns = []
     for directory in directories:
         store = CampaignStore(directory)
-        if not store.exists():
-            raise FileNotFoundError(f"{directory}: not a campaign directory (no campaign.json)")
-        campaigns.append((store.settings()["name"], store.records()))
+        campaigns.append((store.settings().get("name") or store.directory.name, store.records()))
     return campaigns
 
 
@@ -92,40 +96,200 @@ def _csv(rows: list[dict[str, str]], columns: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
+@dataclass
+class Section:
+    """A titled table of a report, printed to the terminal and written as Markdown (and CSV)."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[dict[str, str]]
+    notes: list[str] = field(default_factory=list)
+    csv_name: str | None = None
+
+    def print(self, console: Console) -> None:
+        if self.rows:
+            console.print(_rich_table(self.title, self.rows, self.columns))
+        else:
+            console.print(f"[bold]{self.title}[/bold]: none")
+        for note in self.notes:
+            console.print(note, markup=False, highlight=False)
+
+    def markdown(self) -> str:
+        table = _markdown(self.rows, self.columns) if self.rows else "none\n"
+        return f"## {self.title}\n\n" + table + "".join(f"\n{note}\n" for note in self.notes)
+
+
+def _interval(estimate: Estimate | None, scale: float = 100) -> str:
+    """'12.34 ± 0.56' (a 95% t interval's half-width) or the mean alone when the noise is unknown."""
+    if estimate is None:
+        return ""
+    bounds = estimate.interval()
+    if bounds is None:
+        return f"{scale * estimate.mean:.2f}"
+    return f"{scale * estimate.mean:.2f} ± {scale * (bounds[1] - estimate.mean):.2f}"
+
+
+def _summary_row(campaign: str, summary: PointSummary) -> dict[str, str]:
+    seeds = str(len(summary.errors)) + ("†" if summary.single_seed else "")
+    return {"campaign": campaign, "point": _label(summary), "id": summary.id, "seeds": seeds,
+            "val_err_%": _interval(summary.error), "p_front": _probability(summary.p_front),
+            "test_err_%": _interval(summary.test),
+            "gmacs": "" if summary.cost.gmacs is None else f"{summary.cost.gmacs:.4f}",
+            "params_m": "" if summary.cost.params_m is None else f"{summary.cost.params_m:.3f}"}
+
+
+def _probability(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+FRONT_COLUMNS = ("campaign", "point", "id", "seeds", "val_err_%", "p_front", "test_err_%", "gmacs", "params_m")
+# A point enters the Pareto table when it is on the front of the means or in this share of draws.
+LIKELY = 0.05
+SINGLE_SEED_NOTE = ("† one seed: its interval borrows the campaign's pooled seed noise (its own was not "
+                    "measured).")
+
+
+def _noise_note(noise: Noise) -> str:
+    if not noise.known:
+        return ("Seed noise unknown (no point has two full-budget seeds): intervals and p_front cannot be "
+                "given; train the anchors under 2 seeds or more (--anchor-seeds).")
+    return (f"Seed noise (pooled within-point std of validation error): {100 * noise.sigma:.2f} pp, "
+            f"{noise.df} df from {noise.points} points. Errors are means over seeds ± the half-width of a "
+            f"95% t interval; p_front is the probability of being on the front under that noise.")
+
+
+def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, objectives: Sequence[str],
+                  title: str, columns: Sequence[str], csv_name: str | None = None) -> Section:
+    """The points on the front of the means or likely on it, by cost."""
+    on_front = {s.id for s in pareto_front(summaries, objectives)}
+    rows = [s for s in summaries if s.id in on_front or (s.p_front or 0) >= LIKELY]
+    rows.sort(key=lambda s: tuple(s.objective(o) for o in list(objectives[1:]) + [objectives[0]]))
+    notes = [_noise_note(noise)]
+    if noise.known and any(s.single_seed for s in rows):
+        notes.append(SINGLE_SEED_NOTE)
+    return Section(title, columns, [_summary_row(campaign, s) for s in rows], notes, csv_name)
+
+
+COMPARISON_COLUMNS = ("campaign", "point", "anchor", "seeds", "diff_pp", "verdict")
+STOPPED_COLUMNS = ("campaign", "point", "id", "seed", "epochs", "val_err_%")
+
+
+def comparison_section(campaign: str, summaries: list[PointSummary], noise: Noise, points: list[PointSummary],
+                       title: str, columns: Sequence[str], csv_name: str) -> Section:
+    """Each of ``points`` minus each anchor, paired over common seeds, with a verdict."""
+    anchors = [s for s in summaries if s.name]
+    rows = []
+    for point in points:
+        for anchor in anchors:
+            comparison = paired_difference(point, anchor, noise)
+            rows.append({"campaign": campaign, "point": _label(point), "anchor": anchor_label(anchor.name),
+                         "seeds": str(len(comparison.seeds)), "diff_pp": _interval(comparison.difference),
+                         "verdict": comparison.verdict if comparison.seeds else "no common seed"})
+    resolved = sum(row["verdict"] in (BETTER, WORSE) for row in rows)
+    notes = [f"{resolved} of {len(rows)} comparisons resolved (the 95% interval of the paired difference "
+             "is clear of 0; negative: lower error than the anchor)."] if rows else []
+    return Section(title, columns, rows, notes, csv_name)
+
+
+def power_notes(noise: Noise, seeds: int) -> list[str]:
+    """What the measured noise can and cannot resolve, and what would resolve 0.5 and 1 point."""
+    if not noise.known:
+        return ["Power: unknown until the seed noise is measured."]
+    smallest = resolvable_difference(noise, seeds)
+    needs = {d: seeds_to_resolve(noise, d / 100) for d in (0.5, 1.0)}
+    return [f"Power: with {seeds} common seeds a paired comparison resolves a true difference of "
+            f"{100 * smallest:.2f} pp (95% confidence, 80% power); resolving 0.5 pp needs {needs[0.5]} seeds, "
+            f"1 pp needs {needs[1.0]}."]
+
+
+def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence[str]) -> Section:
+    rows = [{"campaign": campaign, "point": _label(r), "id": r.id, "seed": str(r.seed),
+             "epochs": f"{r.epochs_done}/{r.budget}" if r.budget else str(r.epochs_done),
+             "val_err_%": _percent(r.val_error)} for r in records if r.status == STOPPED]
+    return Section("Stopped early by the scheduler (lower fidelity: not ranked)", columns, rows)
+
+
+def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Sequence[str], multi: bool
+                      ) -> tuple[list[Section], dict[str, list[PointSummary]]]:
+    """The sections of one campaign's report, and its point summaries by phase.
+
+    Search: the front with p_front, its points against the anchors, the trials
+    stopped early. Confirmed (if the campaign has a confirmation phase): the same,
+    built only from the confirmation's runs.
+    """
+    def shown(columns: Sequence[str]) -> Sequence[str]:
+        return columns if multi else columns[1:]
+
+    prefix = f"{campaign}: " if multi else ""
+    sections, by_phase = [], {}
+    for phase in (SEARCH, CONFIRM):
+        phase_records = [r for r in records if r.phase == phase]
+        if not phase_records:
+            continue
+        noise = campaign_noise(phase_records)
+        summaries = with_p_front(summarise(phase_records, noise), objectives)
+        by_phase[phase] = summaries
+        name = "Confirmed (full budget, fresh seeds)" if phase == CONFIRM else "Pareto front (full budget)"
+        front = front_section(campaign, summaries, noise, objectives,
+                              f"{prefix}{name}: " + " vs ".join(objectives), shown(FRONT_COLUMNS),
+                              "confirmed.csv" if phase == CONFIRM else "pareto.csv")
+        front.notes += power_notes(noise, max((len(s.errors) for s in summaries if s.name), default=1))
+        shown_ids = {row["id"] for row in front.rows}
+        compared = [s for s in summaries if not s.name and (phase == CONFIRM or s.id in shown_ids)]
+        sections += [front, comparison_section(
+            campaign, summaries, noise, compared,
+            f"{prefix}{'Confirmed' if phase == CONFIRM else 'Front points'}: compared with the anchors",
+            shown(COMPARISON_COLUMNS), "confirmed-comparisons.csv" if phase == CONFIRM else "comparisons.csv")]
+        if phase == SEARCH:
+            sections.append(stopped_section(campaign, phase_records, shown(STOPPED_COLUMNS)))
+    return sections, by_phase
+
+
 def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = ("val_error", "gmacs"),
                  out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Path]:
-    """Print the Pareto front(s) and write pareto.md/.csv, trials.csv and pareto.png; returns the paths."""
+    """Print the report of one or more campaigns and write its files; returns their paths.
+
+    pareto.md (every section), pareto.csv (the search's front), confirmed.csv,
+    comparisons.csv, trials.csv (every trial) and pareto.png.
+    """
     console = console or Console()
     campaigns = load_campaigns(directories)
     out = Path(out_dir or directories[0])
     out.mkdir(parents=True, exist_ok=True)
-    columns = COLUMNS if len(campaigns) > 1 else COLUMNS[1:]
+    multi = len(campaigns) > 1
+    sections: list[Section] = []
+    plotted = []
+    for name, records in campaigns:
+        campaign_parts, by_phase = campaign_sections(name, records, objectives, multi)
+        sections += campaign_parts
+        plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
+                        "confirmed" if CONFIRM in by_phase else "search"))
+    paths = {"markdown": out / "pareto.md", "trials": out / "trials.csv", "plot": out / "pareto.png"}
+    csv_rows: dict[str, list[dict[str, str]]] = {}
+    for section in sections:
+        section.print(console)
+        if section.csv_name:
+            csv_rows.setdefault(section.csv_name, []).extend(section.rows)
+            paths[section.csv_name.removesuffix(".csv")] = out / section.csv_name
+    for section in sections:
+        if section.csv_name:
+            (out / section.csv_name).write_text(_csv(csv_rows[section.csv_name], section.columns))
+    paths["csv"] = out / "pareto.csv"
     # Trials in the order they were suggested (anchors first), not the order they finished.
     tagged = [(name, record) for name, records in campaigns
-              for record in sorted(records, key=lambda r: r.get("order") or 0)]
-    pairs = [list(objectives)]
-    if list(objectives) == ["val_error", "gmacs"]:
-        pairs.append(["val_error", "params_m"])
-    markdown = []
-    for pair in pairs:
-        front_ids = {id(r) for r in pareto_front([r for _, r in tagged], pair)}
-        rows = [_row(name, r) for name, r in tagged if id(r) in front_ids]
-        rows.sort(key=lambda row: tuple(float(row[_COLUMN[o]] or "inf") for o in pair[1:] + pair[:1]))
-        title = "Pareto front: " + " vs ".join(pair)
-        console.print(_rich_table(title, rows, columns))
-        markdown.append(f"## {title}\n\n" + _markdown(rows, columns))
-        if pair == pairs[0]:
-            (out / "pareto.csv").write_text(_csv(rows, columns))
+              for record in sorted(records, key=lambda r: (r.phase != SEARCH, r.order or 0))]
+    columns = TRIAL_COLUMNS if multi else TRIAL_COLUMNS[1:]
     all_rows = [_row(name, r) for name, r in tagged]
+    markdown = [section.markdown() for section in sections]
     markdown.append(f"## All trials ({len(all_rows)})\n\n" + _markdown(all_rows, columns))
-    (out / "pareto.md").write_text("\n".join(markdown))
-    (out / "trials.csv").write_text(_csv([{**row, "reason": r.get("reason") or ""}
-                                          for row, (_, r) in zip(all_rows, tagged)], columns + ("reason",)))
-    plot = out / "pareto.png"
-    plot_fronts(campaigns, pairs, plot)
-    console.print(f"report: {out / 'pareto.md'}, {out / 'pareto.csv'}, {out / 'trials.csv'}, {plot}")
-    return {"markdown": out / "pareto.md", "csv": out / "pareto.csv", "trials": out / "trials.csv",
-            "plot": plot}
+    paths["markdown"].write_text("\n".join(markdown))
+    paths["trials"].write_text(_csv([{**row, "reason": r.reason or ""} for row, (_, r) in zip(all_rows, tagged)],
+                                    columns + ("reason",)))
+    plot_fronts(plotted, [list(objectives)] + ([["val_error", "params_m"]]
+                                               if list(objectives) == ["val_error", "gmacs"] else []),
+                paths["plot"])
+    console.print("report: " + ", ".join(str(p) for p in dict.fromkeys(paths.values()) if p.exists()))
+    return paths
 
 
 REPLICA_COLUMNS = ("point", "id", "seeds", "val_err_%", "test_err_%", "params_m", "gmacs")
@@ -139,26 +303,26 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * mean:.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
-def replica_rows(campaigns: list[tuple[str, list[Record]]]) -> list[dict[str, str]]:
+def replica_rows(campaigns: list[tuple[str, list[TrialRecord]]]) -> list[dict[str, str]]:
     """One row per point over campaigns that differ only in seed: mean ± std of its errors.
 
     Only points trained to the end ('ok') count; rows follow the first campaign's
     suggestion order (anchors first), then points the others alone have.
     """
-    by_id: dict[str, list[Record]] = {}
+    by_id: dict[str, list[TrialRecord]] = {}
     for _, records in campaigns:
-        for record in sorted(records, key=lambda r: r.get("order") or 0):
-            if record["status"] == "ok":
-                by_id.setdefault(record["id"], []).append(record)
+        for record in sorted(records, key=lambda r: r.order or 0):
+            if record.status == OK:
+                by_id.setdefault(record.id, []).append(record)
     rows = []
     for pid, records in by_id.items():
         first = records[0]
-        tests = [r["test_error"] for r in records if r.get("test_error") is not None]
+        tests = [r.test_error for r in records if r.test_error is not None]
         rows.append({"point": _label(first),
-                     "id": pid, "seeds": ",".join(str(r.get("seed")) for r in records),
-                     "val_err_%": _mean_std([r["val_error"] for r in records]),
+                     "id": pid, "seeds": ",".join(str(r.seed) for r in records),
+                     "val_err_%": _mean_std([r.val_error for r in records]),
                      "test_err_%": _mean_std(tests) if tests else "",
-                     "params_m": f"{first['cost']['params_m']:.3f}", "gmacs": f"{first['cost']['gmacs']:.4f}"})
+                     "params_m": f"{first.cost.params_m:.3f}", "gmacs": f"{first.cost.gmacs:.4f}"})
     return rows
 
 
@@ -177,12 +341,13 @@ def write_replica_report(directories: Sequence[str | Path], *, out_dir: str | Pa
     return {"markdown": out / "replicas.md", "csv": out / "replicas.csv"}
 
 
-_COLUMN = {"val_error": "val_err_%", "gmacs": "gmacs", "params_m": "params_m"}
 _AXIS = {"val_error": "validation error (%)", "gmacs": "GMACs", "params_m": "parameters (M)"}
 
 
-def plot_fronts(campaigns: list[tuple[str, list[Record]]], pairs: list[list[str]], path: Path) -> None:
-    """One panel per objective pair: every ranked trial, the front as a step line, anchors starred."""
+def plot_fronts(campaigns: list[tuple[str, list[PointSummary], str]], pairs: list[list[str]],
+                path: Path) -> None:
+    """One panel per objective pair: full-budget points with 95% intervals, the front of the means
+    as a step line, anchors starred. Early-stopped trials are not drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,21 +356,24 @@ def plot_fronts(campaigns: list[tuple[str, list[Record]]], pairs: list[list[str]
     figure, axes = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 4.5), squeeze=False)
     for axis, pair in zip(axes[0], pairs):
         y_name, x_name = pair[0], pair[1]
-        scale = (lambda v: 100 * v) if y_name == "val_error" else (lambda v: v)
-        for index, (name, records) in enumerate(campaigns):
+        for index, (name, summaries, phase) in enumerate(campaigns):
             colour = f"C{index}"
-            points = [r for r in records if r["status"] in ("ok", "stopped")
-                      and objective(r, x_name) is not None and objective(r, y_name) is not None]
-            axis.scatter([objective(r, x_name) for r in points], [scale(objective(r, y_name)) for r in points],
-                         s=14, alpha=0.5, color=colour, label=f"{name} trials")
-            front = sorted(pareto_front(points, [y_name, x_name]), key=lambda r: objective(r, x_name))
-            axis.step([objective(r, x_name) for r in front], [scale(objective(r, y_name)) for r in front],
-                      where="post", color=colour, label=f"{name} Pareto front")
-            for record in points:
-                if record.get("name"):
-                    x, y = objective(record, x_name), scale(objective(record, y_name))
+            points = [s for s in summaries if s.objective(x_name) is not None]
+            xs = [s.objective(x_name) for s in points]
+            ys = [100 * s.error.mean for s in points]
+            bounds = [s.error.interval() for s in points]
+            spread = [[0 if b is None else 100 * (s.error.mean - b[0]) for s, b in zip(points, bounds)],
+                      [0 if b is None else 100 * (b[1] - s.error.mean) for s, b in zip(points, bounds)]]
+            axis.errorbar(xs, ys, yerr=spread, fmt="o", ms=4, alpha=0.6, color=colour, capsize=2,
+                          label=f"{name} {phase} points (95% CI)")
+            front = sorted(pareto_front(points, [y_name, x_name]), key=lambda s: s.objective(x_name))
+            axis.step([s.objective(x_name) for s in front], [100 * s.error.mean for s in front],
+                      where="post", color=colour, label=f"{name} front of the means")
+            for summary in points:
+                if summary.name:
+                    x, y = summary.objective(x_name), 100 * summary.error.mean
                     axis.scatter([x], [y], marker="*", s=120, color=colour, edgecolor="black", zorder=3)
-                    axis.annotate(anchor_label(record["name"]), (x, y), textcoords="offset points",
+                    axis.annotate(anchor_label(summary.name), (x, y), textcoords="offset points",
                                   xytext=(4, 4), fontsize=8)
         axis.set_xlabel(_AXIS[x_name])
         axis.set_ylabel(_AXIS[y_name])

@@ -5,14 +5,19 @@ a *source* (the grammar's own random, Sobol or grid sampling, or Optuna's TPE or
 NSGA-II through Ray Tune's OptunaSearch with a define-by-run space built from
 the grammar), and before any training:
 - serves the space's anchors first;
-- never trains a point twice: a candidate whose canonical id has a result is
-  answered from it (and the source is told), one still running is skipped;
+- trains each chosen point under the seeds of its `SeedPlan` (anchors under
+  more, so that every campaign measures its noise), and never a (point, seed)
+  twice, also across resumes: a candidate chosen before is answered from its
+  results (the source is told their mean);
 - rejects points that break the spec's constraints, recording why.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ray.tune.search import Searcher
@@ -20,7 +25,7 @@ from ray.tune.search import Searcher
 from gespace.grammar import Point, Space, point_id
 from gespace.grammar.domains import Choice, FloatRange, IntRange
 from search import SEARCHERS
-from search.pareto import objective
+from search.records import CONFIRM, DIVERGED, FAILED, MEASURED, REJECTED, SEARCH, STOPPED, Cost, TrialRecord
 from search.store import CampaignStore
 
 _MAX_DRAWS = 2000  # candidates examined per suggestion before giving Tune a pause
@@ -60,7 +65,7 @@ class _GrammarSource:
         self.position += 1
         return item[0], item[1], None
 
-    def tell(self, token: str | None, result: dict[str, Any] | None, error: bool = False) -> None:
+    def tell(self, token: str | None, result: TrialRecord | None, error: bool = False) -> None:
         """Grammar sampling learns nothing from results."""
 
 
@@ -139,35 +144,102 @@ class _OptunaSource:
             return params[key]
         return choose
 
-    def tell(self, token: str | None, result: dict[str, Any] | None, error: bool = False) -> None:
+    def tell(self, token: str | None, result: TrialRecord | None, error: bool = False) -> None:
         values = None
         if result is not None:
-            values = {name: objective(result, name) for name in self.objectives}
+            values = {name: searcher_value(result, name) for name in self.objectives}
             if any(v is None for v in values.values()):
                 values = None
         self.searcher.on_trial_complete(token, result=values, error=error and values is None)
 
 
-class CampaignSearcher(Searcher):
-    """Anchors first, no point twice, constraints enforced; see the module docstring."""
+# What a searcher is told of a point that diverged: the worst error, so that a
+# model-based searcher steers away from it. Never stored: the record says None.
+WORST_ERROR = 1.0
 
-    def __init__(self, space: Space, store: CampaignStore, *, method: str, seed: int,
-                 objectives: list[str], cost_fn: Callable[[Point], Any],
-                 trial_settings: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
-        super().__init__(metric=objectives[0], mode="min")
-        if method not in SEARCHERS:
-            raise ValueError(f"unknown searcher {method!r}; use {', '.join(SEARCHERS)}")
-        self.space = space
-        self.store = store
+
+def searcher_value(record: TrialRecord, name: str) -> float | None:
+    """An objective as a searcher sees it: measured, or the worst error for a diverged point."""
+    if name == "val_error" and record.status == DIVERGED:
+        return WORST_ERROR
+    return record.objective(name)
+
+
+class _ListSource:
+    """A fixed list of (name, point): the confirmation phase's points."""
+
+    def __init__(self, points: list[tuple[str | None, Point]]) -> None:
+        self.points = list(points)
+        self.position = 0
+
+    def next(self) -> tuple[str | None, Point, str | None] | None:
+        if self.position >= len(self.points):
+            return None
+        name, point = self.points[self.position]
+        self.position += 1
+        return name, point, None
+
+    def tell(self, token: str | None, result: TrialRecord | None, error: bool = False) -> None:
+        """A fixed list learns nothing."""
+
+
+def make_source(space: Space, method: str, seed: int, objectives: list[str]) -> Any:
+    """The candidate source of a search: the grammar's sampling or Optuna's."""
+    if method not in SEARCHERS:
+        raise ValueError(f"unknown searcher {method!r}; use {', '.join(SEARCHERS)}")
+    return (_OptunaSource(space, method, seed, objectives) if method in ("tpe", "nsga2")
+            else _GrammarSource(space, method, seed))
+
+
+# Confirmation seeds start here, so they are fresh: the points were chosen on
+# the search's seeds, and re-measuring on those would confirm the noise too.
+CONFIRM_SEED_OFFSET = 1000
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """The seeds a point trains under in one phase; seed i is paired across points."""
+
+    phase: str = SEARCH
+    base: int = 0
+    anchor_seeds: int = 2
+    point_seeds: int = 1
+
+    def seeds(self, anchor: bool) -> list[int]:
+        first = self.base + (CONFIRM_SEED_OFFSET if self.phase == CONFIRM else 0)
+        return [first + i for i in range(self.anchor_seeds if anchor else self.point_seeds)]
+
+
+class CampaignSearcher(Searcher):
+    """Anchors first, no (point, seed) twice, constraints enforced; see the module docstring.
+
+    ``points`` bounds the distinct points of the phase (anchors included, rejected
+    ones not); each chosen point is queued once per seed of ``plan``.
+    """
+
+    def __init__(self, space: Space, store: CampaignStore, *, source: Any, plan: SeedPlan, points: int,
+                 cost_fn: Callable[[Point], Any], trial_settings: dict[str, Any],
+                 overrides: dict[str, Any] | None = None) -> None:
+        super().__init__(metric=None, mode=None)  # the campaign keeps its own objectives
+        self.space, self.store, self.source, self.plan = space, store, source, plan
+        self.budget = points
         self.cost_fn = cost_fn
         self.trial_settings = trial_settings
         self.overrides = overrides or {}
-        self.source = (_OptunaSource(space, method, seed, objectives) if method in ("tpe", "nsga2")
-                       else _GrammarSource(space, method, seed))
-        self.finished: dict[str, dict[str, Any]] = store.finished()
-        self.running: dict[str, str] = {}  # point id -> Tune trial id
-        self.trials: dict[str, tuple[str, str | None]] = {}  # Tune trial id -> (point id, token)
-        self.suggested = sum(1 for r in self.finished.values() if r.get("trial_id"))
+        self.finished: dict[tuple[str, int | None], TrialRecord] = store.finished()
+        self.running: dict[tuple[str, int], str] = {}  # (point id, seed) -> Tune trial id
+        self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (point id, seed)
+        self.queue: deque[dict[str, Any]] = deque()
+        self.tokens: dict[str, str | None] = {}  # point id -> its source token, until all seeds end
+        self.suggested = sum(1 for r in self.finished.values() if r.trial_id)
+        self.rejected = {r.id for r in self.finished.values() if r.status == REJECTED}
+        self.points: dict[str, tuple[str | None, Point, dict[str, Any]]] = {}
+        for record in self.finished.values():  # resumed: points of this phase count, missing seeds queue
+            if record.phase == plan.phase and record.status != REJECTED and record.id not in self.points:
+                point = space.canonicalise(record.point)  # JSON gave lists for tuples
+                self.points[record.id] = (record.name, point, dataclasses.asdict(record.cost))
+        for pid, (name, point, cost) in self.points.items():
+            self._enqueue(pid, name, point, cost, None)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to save: a campaign resumes from its trials.jsonl (see `run_campaign`)."""
@@ -175,57 +247,89 @@ class CampaignSearcher(Searcher):
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the campaign sets its own objectives
 
+    def trials_left(self) -> int:
+        """An upper bound on the Tune trials this searcher will still suggest."""
+        most = max(self.plan.anchor_seeds, self.plan.point_seeds)
+        return len(self.queue) + max(0, self.budget - len(self.points)) * most
+
+    def _enqueue(self, pid: str, name: str | None, point: Point, cost: dict[str, Any],
+                 token: str | None) -> bool:
+        """Queue the seeds of a point that are neither done nor under way; False if none."""
+        queued = {(c["point_id"], c["seed"]) for c in self.queue}
+        seeds = [s for s in self.plan.seeds(anchor=name is not None)
+                 if (pid, s) not in self.finished and (pid, s) not in self.running and (pid, s) not in queued]
+        for seed in seeds:
+            self.queue.append({"point": point, "point_id": pid, "name": name, "cost": cost, "seed": seed,
+                               "phase": self.plan.phase, **self.trial_settings})
+        if seeds:
+            self.tokens[pid] = token
+        return bool(seeds)
+
+    def _results(self, pid: str) -> TrialRecord | None:
+        """A point's result for its source: its mean measured error over the seeds that ended."""
+        records = [r for (p, _), r in self.finished.items() if p == pid and r.phase == self.plan.phase]
+        measured = [r for r in records if r.measured]
+        if not measured:
+            return records[0] if records else None
+        mean = sum(r.val_error for r in measured) / len(measured)
+        return dataclasses.replace(measured[0], val_error=mean)
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         for _ in range(_MAX_DRAWS):
+            if self.queue:
+                config = self.queue.popleft()
+                unit = (config["point_id"], config["seed"])
+                self.running[unit] = trial_id
+                self.trials[trial_id] = unit
+                self.suggested += 1
+                return {**config, "order": self.suggested}
+            if len(self.points) >= self.budget:
+                return Searcher.FINISHED
             candidate = self.source.next()
             if candidate is None:
                 return Searcher.FINISHED if not self.running else None
             name, point, token = candidate
-            if self.overrides:  # campaign-wide training knobs (--epochs, --subset, --data)
-                point = self.space.canonicalise({**point, **self.overrides})
+            # Campaign-wide training knobs (--epochs, --subset, --data) are part of the point.
+            point = self.space.canonicalise({**point, **self.overrides})
             pid = point_id(point)
-            if pid in self.finished:
-                self.source.tell(token, self.finished[pid])
+            if pid in self.rejected:
+                self.source.tell(token, None, error=True)
                 continue
-            if pid in self.running:
-                self.source.tell(token, None)
+            if pid in self.points:  # chosen before: answered from what it has
+                self.source.tell(token, self._results(pid))
                 continue
             # Costed here, once (composed from cached parts): the trial gets the figures in
             # its config and spends its slot training, not tracing.
             cost = self.cost_fn(point)
             broken = self.space.constraint_violations(cost) if self.space.constraints else []
             if broken:
-                record = rejected_record(pid, name, point, cost, "; ".join(broken))
+                record = TrialRecord(id=pid, status=REJECTED, point=point, name=name, cost=Cost.of(cost),
+                                     reason="; ".join(broken), budget=point.get("train.epochs"),
+                                     phase=self.plan.phase)
                 self.store.append(record)
-                self.finished[pid] = record
+                self.finished[record.unit] = record
+                self.rejected.add(pid)
                 self.source.tell(token, None, error=True)
                 continue
-            self.running[pid] = trial_id
-            self.trials[trial_id] = (pid, token)
-            self.suggested += 1
-            return {"point": point, "point_id": pid, "name": name, "order": self.suggested,
-                    "cost": cost_summary(cost), **self.trial_settings}
+            summary = dataclasses.asdict(Cost.of(cost))
+            self.points[pid] = (name, point, summary)
+            if not self._enqueue(pid, name, point, summary, token):
+                self.source.tell(token, self._results(pid))
         return None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        pid, token = self.trials.pop(trial_id, (None, None))
-        if pid is None:
+        unit = self.trials.pop(trial_id, None)
+        if unit is None:
             return
-        self.running.pop(pid, None)
-        summary = {"status": "failed" if error else (result or {}).get("status", "stopped"),
-                   "val_error": (result or {}).get("val_error"),
-                   "cost": {"gmacs": (result or {}).get("gmacs"), "params_m": (result or {}).get("params_m")}}
-        self.finished[pid] = summary
-        self.source.tell(token, None if error else summary, error=error)
-
-
-def rejected_record(pid: str, name: str | None, point: Point, cost: Any, reason: str) -> dict[str, Any]:
-    """The store record of a point refused before training for breaking a constraint."""
-    return {"id": pid, "name": name, "point": point, "cost": cost_summary(cost), "status": "rejected",
-            "reason": reason, "epochs": [], "val_error": None, "best_val_error": None,
-            "test_error": None, "wall_time": 0.0, "seed": None, "trial_id": None}
-
-
-def cost_summary(cost: Any) -> dict[str, Any]:
-    """The cost fields a record keeps: macs, gmacs, params, params_m."""
-    return {"macs": cost.macs, "gmacs": cost.gmacs, "params": cost.params, "params_m": cost.params_m}
+        self.running.pop(unit, None)
+        result = result or {}
+        status = FAILED if error else result.get("status", STOPPED)
+        if status == "running":
+            status = STOPPED  # ended by the scheduler
+        self.finished[unit] = TrialRecord(
+            id=unit[0], status=status, point={}, seed=unit[1], cost=Cost.of(result), phase=self.plan.phase,
+            val_error=result.get("val_error") if status in MEASURED else None)
+        pid = unit[0]
+        under_way = any(p == pid for p, _ in self.running) or any(c["point_id"] == pid for c in self.queue)
+        if not under_way and pid in self.tokens:
+            self.source.tell(self.tokens.pop(pid), self._results(pid), error=error)

@@ -1,16 +1,24 @@
 """A campaign's directory: the spec as run, its settings, the environment, and trials.jsonl.
 
-``trials.jsonl`` is append-only, one record per finished trial. Each record is
-one ``write`` of one line on a file opened with O_APPEND and then fsync'd, so a
-driver killed mid-campaign leaves at worst a torn last line, which reading
-skips; every earlier trial survives.
+``trials.jsonl`` is append-only, one `TrialRecord` per line. Each record is one
+``write`` of one line on a file opened with O_APPEND and then fsync'd, so a
+driver killed mid-campaign leaves at worst a torn last line: reading skips it,
+and the next append (or a resume) first moves it aside to ``trials.torn``, so
+no record is ever glued onto a fragment. Every earlier trial survives.
+
+One driver at a time: `CampaignStore.lock` holds an exclusive ``flock`` on
+``driver.lock`` for the driver's life. The kernel drops it when the driver
+dies, SIGKILL included, so a killed campaign can always be resumed.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -18,14 +26,27 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
+from search.records import RecordError, TrialRecord
+
 TRIALS = "trials.jsonl"
+TORN = "trials.torn"
 SPEC = "spec.yaml"
 SETTINGS = "campaign.json"
 ENVIRONMENT = "environment.json"
+LOCK = "driver.lock"
+CONFIRMATION = "confirmation.json"
 
-# Statuses of a trial record. Only "ok" and "stopped" (early-stopped by the
-# scheduler) carry a validation error that ranks a point.
-RANKED = ("ok", "stopped")
+
+class StoreError(Exception):
+    """A campaign directory that cannot be used as asked (one line for the user)."""
+
+
+class CampaignBusy(StoreError):
+    """Another driver holds the campaign directory."""
+
+
+class CorruptRecords(StoreError):
+    """A complete line of trials.jsonl that is not a record."""
 
 
 class CampaignStore:
@@ -50,15 +71,87 @@ class CampaignStore:
         self.trials_path.touch()
 
     def settings(self) -> dict[str, Any]:
-        return json.loads((self.directory / SETTINGS).read_text())
+        """The campaign's settings; `StoreError` if it has none or they are unreadable."""
+        path = self.directory / SETTINGS
+        if not self.exists():
+            raise StoreError(f"{self.directory}: not a campaign directory (no {SETTINGS})")
+        try:
+            settings = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StoreError(f"{path}: unreadable campaign settings ({err})") from None
+        if not isinstance(settings, dict):
+            raise StoreError(f"{path}: campaign settings are not a JSON object")
+        return settings
+
+    def update_settings(self, settings: dict[str, Any]) -> None:
+        _write_json(self.directory / SETTINGS, settings)
+
+    def confirmation(self) -> list[tuple[str | None, dict[str, Any]]] | None:
+        """The points the confirmation phase trains, once chosen: (anchor name or None, point)."""
+        path = self.directory / CONFIRMATION
+        if not path.exists():
+            return None
+        try:
+            return [(item["name"], item["point"]) for item in json.loads(path.read_text())]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise StoreError(f"{path}: unreadable confirmation list ({err})") from None
+
+    def save_confirmation(self, points: list[tuple[str | None, dict[str, Any]]]) -> None:
+        _write_json(self.directory / CONFIRMATION, [{"name": name, "point": point} for name, point in points])
 
     @property
     def spec_path(self) -> Path:
         return self.directory / SPEC
 
-    def append(self, record: dict[str, Any]) -> None:
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the campaign for this driver; `CampaignBusy` naming the holder if another has it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children (PEP 446)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 4096).decode(errors="replace").strip() or "another driver"
+                raise CampaignBusy(f"campaign {self.directory} is being run by {holder}; "
+                                   "wait for it to end (or stop it) before resuming") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+    def repair(self) -> int:
+        """Move a torn last line (a writer killed mid-record) to trials.torn; its size in bytes, or 0."""
+        if not self.trials_path.exists():
+            return 0
+        with open(self.trials_path, "rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return 0
+            handle.seek(max(0, size - (1 << 20)))
+            tail = handle.read()
+            cut = size - len(tail) + tail.rfind(b"\n") + 1  # rfind -1 -> the whole tail
+            handle.seek(cut)
+            fragment = handle.read()
+            with open(self.directory / TORN, "ab") as torn:
+                torn.write(fragment + b"\n")
+                torn.flush()
+                os.fsync(torn.fileno())
+            handle.truncate(cut)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(fragment)
+
+    def append(self, record: TrialRecord) -> None:
         """Append one record atomically (one write of one line, then fsync)."""
-        line = (json.dumps(record, sort_keys=True, default=_jsonable) + "\n").encode()
+        self.repair()  # never glue a record onto a torn fragment
+        line = (json.dumps(record.to_json(), sort_keys=True, default=_jsonable) + "\n").encode()
         fd = os.open(self.trials_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
@@ -66,25 +159,28 @@ class CampaignStore:
         finally:
             os.close(fd)
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every complete record; a torn last line (a killed writer) is skipped."""
+    def records(self) -> list[TrialRecord]:
+        """Every complete record, in the order written; a torn last line is skipped.
+
+        A complete line that is not a record raises `CorruptRecords` naming it.
+        """
         return list(self._iter_records())
 
-    def _iter_records(self) -> Iterator[dict[str, Any]]:
+    def _iter_records(self) -> Iterator[TrialRecord]:
         if not self.trials_path.exists():
             return
         with open(self.trials_path, "rb") as handle:
-            for raw in handle:
+            for number, raw in enumerate(handle, 1):
                 if not raw.endswith(b"\n"):
                     break  # torn write of a killed driver
                 try:
-                    yield json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
+                    yield TrialRecord.from_json(json.loads(raw))
+                except (json.JSONDecodeError, UnicodeDecodeError, RecordError, TypeError) as err:
+                    raise CorruptRecords(f"{self.trials_path}:{number}: not a trial record ({err})") from None
 
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """The latest record per point id: points a resumed campaign must not train again."""
-        return {record["id"]: record for record in self._iter_records()}
+    def finished(self) -> dict[tuple[str, int | None], TrialRecord]:
+        """The latest record per (point id, seed): what a resumed campaign must not train again."""
+        return {record.unit: record for record in self._iter_records()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -5,16 +5,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Val error reported for a point that did not train to the end (diverged or
-# failed), so that searchers see it as the worst outcome.
-WORST_ERROR = 1.0
+from search.records import EPOCH_KEYS, OK
+
+# The trainer's name for each of a record's epoch figures.
+_TRAINER_NAMES = {"val_error": "val_top1_error"}
 
 
 def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The per-epoch figures a campaign keeps, from the trainer's epoch metrics."""
-    return {"epoch": metrics["epoch"], "train_loss": metrics["train_loss"],
-            "val_error": metrics.get("val_top1_error"), "val_top5_error": metrics.get("val_top5_error"),
-            "images_per_s": metrics["images_per_s"], "epoch_time": metrics["epoch_time"]}
+    """The per-epoch figures a campaign keeps (`EPOCH_KEYS`), from the trainer's epoch metrics."""
+    return {key: metrics.get(_TRAINER_NAMES.get(key, key)) for key in EPOCH_KEYS}
 
 
 def run_trial(config: dict[str, Any]) -> None:
@@ -41,11 +40,11 @@ def run_trial(config: dict[str, Any]) -> None:
     setup_time = time.perf_counter() - started
     result = train(model, point=point, data_root=config["data_root"],
                    device=config["device"], seed=config["seed"],
-                   out_dir=str(Path(config["campaign_dir"]) / "trials" / pid),
+                   out_dir=str(Path(config["campaign_dir"]) / "trials" / pid / f"s{config['seed']}"),
                    callback=on_epoch, progress=False, threads=max(1, int(config["cpus_per_trial"])))
     final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
              "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time,
              "setup_time": setup_time, "started_at": started_at, "finished_at": time.time()}
-    if result.status != "ok":
-        final["val_error"] = WORST_ERROR
+    if result.status != OK:
+        final.pop("val_error", None)  # not measured at the end: schedulers skip a result without it
     tune.report(final)

@@ -6,6 +6,7 @@ cluster test starts its own `ray start --head` and stops only that.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -69,7 +70,8 @@ def ray_session():
 
 def campaign(tmp_path: Path, spec: str, **overrides) -> list[dict]:
     settings = CampaignSettings(spec=spec, name=overrides.pop("name", "c"), storage=str(tmp_path / "runs"),
-                                **{"num_samples": 8, "scheduler": "none", "max_concurrent": 2, **overrides})
+                                **{"num_samples": 8, "scheduler": "none", "max_concurrent": 2,
+                                   "anchor_seeds": 1, **overrides})
     store = run_campaign(settings, progress=False)
     return store.records()
 
@@ -79,37 +81,37 @@ def test_random_campaign_anchors_first_no_repeats(tmp_path):
     records = campaign(tmp_path, spec, num_samples=9, searcher="random")
     space = load_space(spec)
     anchor_ids = [point_id(p) for _, p in space.anchors()]
-    ordered = sorted(records, key=lambda r: r["order"])
-    assert [r["id"] for r in ordered[:5]] == anchor_ids
-    assert [r["name"] for r in ordered[:5]] == [n for n, _ in space.anchors()]
-    assert len(records) == 9 == len({r["id"] for r in records})
+    ordered = sorted(records, key=lambda r: r.order)
+    assert [r.id for r in ordered[:5]] == anchor_ids
+    assert [r.name for r in ordered[:5]] == [n for n, _ in space.anchors()]
+    assert len(records) == 9 == len({r.id for r in records})
     for r in records:
-        assert r["status"] == "ok", r
-        assert r["id"] == point_id(r["point"]) and space.canonicalise(r["point"]) == r["point"] or \
-            point_id(space.canonicalise(r["point"])) == r["id"]
-        assert len(r["epochs"]) == 2 and 0 <= r["val_error"] <= 1 and 0 <= r["test_error"] <= 1
-        assert r["cost"]["gmacs"] > 0 and r["cost"]["params_m"] > 0
+        assert r.status == "ok", r
+        # The id is the canonical point's, whatever form the stored point takes (JSON lists).
+        assert point_id(space.canonicalise(r.point)) == r.id == point_id(r.point)
+        assert len(r.epochs) == 2 and 0 <= r.val_error <= 1 and 0 <= r.test_error <= 1
+        assert r.cost.gmacs > 0 and r.cost.params_m > 0
         # The trial's own clock: set-up, then training, inside [started_at, finished_at].
-        assert 0 <= r["setup_time"] and r["started_at"] < r["finished_at"]
-        assert r["setup_time"] + r["train_time"] <= r["finished_at"] - r["started_at"] + 0.01
+        assert 0 <= r.setup_time and r.started_at < r.finished_at
+        assert r.setup_time + r.train_time <= r.finished_at - r.started_at + 0.01
     # Parameter-free GE adds no parameters; the SE subnet and dwconv gather do.
-    by_name = {r["name"]: r for r in records if r["name"]}
-    assert by_name["ge-theta-minus"]["cost"]["params"] == by_name["baseline"]["cost"]["params"]
-    assert by_name["ge-theta-plus"]["cost"]["params"] > by_name["ge-theta"]["cost"]["params"] > \
-        by_name["baseline"]["cost"]["params"]
+    by_name = {r.name: r for r in records if r.name}
+    assert by_name["ge-theta-minus"].cost.params == by_name["baseline"].cost.params
+    assert by_name["ge-theta-plus"].cost.params > by_name["ge-theta"].cost.params > \
+        by_name["baseline"].cost.params
 
 
 def test_grid_dedups_and_constraints_reject(tmp_path):
     spec = write(tmp_path, SPEC + "constraints:\n  max_params_m: 0.0053\n")
     space = load_space(spec)
     records = campaign(tmp_path, spec, num_samples=40, searcher="grid", max_concurrent=3)
-    assert len({r["id"] for r in records}) == len(records) == space.count() == 18
-    rejected = [r for r in records if r["status"] == "rejected"]
-    trained = [r for r in records if r["status"] == "ok"]
+    assert len({r.id for r in records}) == len(records) == space.count() == 18
+    rejected = [r for r in records if r.status == "rejected"]
+    trained = [r for r in records if r.status == "ok"]
     assert rejected and trained and len(rejected) + len(trained) == 18
-    assert all(r["cost"]["params_m"] > 0.0053 and "max_params_m" in r["reason"] and not r["epochs"]
+    assert all(r.cost.params_m > 0.0053 and "max_params_m" in r.reason and not r.epochs
                for r in rejected)
-    assert all(r["cost"]["params_m"] <= 0.0053 for r in trained)
+    assert all(r.cost.params_m <= 0.0053 for r in trained)
 
 
 def test_failing_and_diverging_points_are_isolated(tmp_path):
@@ -126,12 +128,12 @@ def test_failing_and_diverging_points_are_isolated(tmp_path):
           val_fraction: 0.25
         """)
     records = campaign(tmp_path, spec, num_samples=4, searcher="grid", data_root=None)
-    status = {(r["point"]["train.dataset"], r["point"]["train.lr"]): r for r in records}
-    assert status[("synthetic", 0.05)]["status"] == "ok"
-    assert status[("imagefolder", 0.05)]["status"] == "failed"
-    assert "imagefolder" in status[("imagefolder", 0.05)]["reason"]
-    assert status[("synthetic", 1000.0)]["status"] == "diverged"
-    assert "became" in status[("synthetic", 1000.0)]["reason"]
+    status = {(r.point["train.dataset"], r.point["train.lr"]): r for r in records}
+    assert status[("synthetic", 0.05)].status == "ok"
+    assert status[("imagefolder", 0.05)].status == "failed"
+    assert "imagefolder" in status[("imagefolder", 0.05)].reason
+    assert status[("synthetic", 1000.0)].status == "diverged"
+    assert "became" in status[("synthetic", 1000.0)].reason
     assert len(records) == 4
 
 
@@ -141,13 +143,40 @@ def test_model_based_searchers_honour_conditions(tmp_path, searcher):
     space = load_space(spec)
     records = campaign(tmp_path, spec, num_samples=8, searcher=searcher, name=searcher,
                        objectives=["val_error", "params_m"] if searcher == "nsga2" else ["val_error", "gmacs"])
-    ordered = sorted(records, key=lambda r: r["order"])
-    assert [r["name"] for r in ordered[:5]] == [n for n, _ in space.anchors()]
-    assert len(records) == len({r["id"] for r in records}) == 8
+    ordered = sorted(records, key=lambda r: r.order)
+    assert [r.name for r in ordered[:5]] == [n for n, _ in space.anchors()]
+    assert len(records) == len({r.id for r in records}) == 8
     for r in records:
-        assert space.canonicalise(r["point"], strict=True) == {k: tuple(v) if isinstance(v, list) else v
-                                                               for k, v in r["point"].items()}
-        assert r["status"] == "ok"
+        assert space.canonicalise(r.point, strict=True) == {k: tuple(v) if isinstance(v, list) else v
+                                                               for k, v in r.point.items()}
+        assert r.status == "ok"
+
+
+def test_seeds_anchors_and_confirmation(tmp_path):
+    """Anchors under 2 seeds, a sampled point under 1; then the confirmation phase trains the anchors
+    and the search's most likely front point under 2 fresh seeds at the full budget."""
+    spec = write(tmp_path, SPEC)
+    space = load_space(spec)
+    settings = CampaignSettings(spec=spec, name="seeds", storage=str(tmp_path / "runs"), num_samples=6,
+                                scheduler="none", max_concurrent=2, anchor_seeds=2, seeds=1, confirm=1,
+                                confirm_seeds=2, seed=5)
+    store = run_campaign(settings, progress=False)
+    records = store.records()
+    units = [r.unit for r in records]
+    assert len(units) == len(set(units)) == 5 * 2 + 1 + 6 * 2
+    search = [r for r in records if r.phase == "search"]
+    anchors = {point_id(p) for _, p in space.anchors()}
+    assert all(sorted(r.seed for r in search if r.id == a) == [5, 6] for a in anchors)
+    sampled = [r for r in search if r.id not in anchors]
+    assert len(sampled) == 1 and sampled[0].seed == 5 and sampled[0].name is None
+    confirmed = [r for r in records if r.phase == "confirm"]
+    chosen = json.loads((store.directory / "confirmation.json").read_text())
+    assert [c["name"] for c in chosen] == [n for n, _ in space.anchors()] + [None]
+    assert {r.id for r in confirmed} == anchors | {sampled[0].id}  # the one sampled point has p_front > 0
+    assert all(r.status == "ok" and r.epochs_done == 2 and r.seed in (1005, 1006) for r in confirmed)
+    # A resume trains nothing more: every (point, seed) of both phases is done.
+    again = run_campaign(dataclasses.replace(settings), resume=True, progress=False)
+    assert [r.unit for r in again.records()] == units
 
 
 def _wait_for(predicate, timeout: float) -> bool:
@@ -166,25 +195,33 @@ def _driver_env() -> dict:
 def test_resume_after_killed_driver(tmp_path):
     spec = write(tmp_path, SPEC.replace("epochs: 2", "epochs: 3"))
     storage = tmp_path / "runs"
-    command = [sys.executable, "-m", "gespace", "search", spec, "--num-samples", "10", "--scheduler", "none",
+    # 7 points: the 5 anchors under 2 seeds and 2 sampled points under 1, 12 trials.
+    command = [sys.executable, "-m", "gespace", "search", spec, "--num-samples", "7", "--scheduler", "none",
                "--max-concurrent", "2", "--storage", str(storage), "--name", "k", "--no-progress"]
     driver = subprocess.Popen(command, env=_driver_env(), start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = CampaignStore(storage / "k")
     try:
         assert _wait_for(lambda: len(store.records()) >= 3, 240), "no trial finished"
+        # A second driver on the same campaign is refused in one line naming the first.
+        second = subprocess.run(command + ["--resume"], env=_driver_env(), capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 2
+        assert second.stderr.strip().count("\n") == 0, second.stderr
+        assert f"is being run by pid {driver.pid} on" in second.stderr
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait()
     before = store.records()
-    assert 3 <= len(before) < 10
+    assert 3 <= len(before) < 12
     result = subprocess.run(command + ["--resume"], env=_driver_env(), capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     after = store.records()
     assert after[:len(before)] == before  # nothing lost
-    counts = Counter(r["id"] for r in after)
-    assert len(after) == 10 and max(counts.values()) == 1  # nothing trained twice
+    counts = Counter(r.unit for r in after)
+    assert len(after) == 12 and max(counts.values()) == 1  # no (point, seed) trained twice
+    assert len({r.id for r in after}) == 7
     assert "Pareto front" in result.stdout
 
 
@@ -192,6 +229,13 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def ray_cli() -> str:
+    """Ray's command next to the running interpreter (the .venv's), never one found on PATH."""
+    path = Path(sys.executable).with_name("ray")
+    assert path.is_file(), f"this test needs Ray's 'ray' command beside {sys.executable}; run scripts/setup.sh"
+    return str(path)
 
 
 def test_campaign_on_a_ray_cluster(tmp_path):
@@ -202,7 +246,7 @@ def test_campaign_on_a_ray_cluster(tmp_path):
     temp = Path("/tmp") / f"gsray{port}"  # Ray's socket paths must stay short
     env = _driver_env()
     head = subprocess.Popen(
-        ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp}",
+        [ray_cli(), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp}",
          "--include-dashboard=false", "--disable-usage-stats", "--num-cpus=2", "--block"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -215,8 +259,10 @@ def test_campaign_on_a_ray_cluster(tmp_path):
             env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         records = CampaignStore(storage / "cluster").records()
-        assert len(records) == 6 == len({r["id"] for r in records})
-        assert all(r["status"] in ("ok", "stopped") for r in records)
+        # 6 points: the 5 anchors under 2 seeds (never stopped) and one sampled point.
+        assert len(records) == 11 == len({r.unit for r in records}) and len({r.id for r in records}) == 6
+        assert all(r.status == "ok" for r in records if r.name)
+        assert all(r.status in ("ok", "stopped") for r in records)
         settings = json.loads((storage / "cluster" / "campaign.json").read_text())
         assert settings["scheduler"] == "asha"
     finally:

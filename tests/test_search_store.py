@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 
@@ -9,16 +10,16 @@ import pytest
 
 from gespace.cli import main
 from search.pareto import dominates, pareto_front
+from search.records import Cost, RecordError, TrialRecord
 from search.report import describe, write_report
-from search.store import CampaignStore
+from search.store import CampaignStore, CorruptRecords
 
 
 def record(pid: str, val: float | None, gmacs: float, params: float, status: str = "ok",
-           name: str | None = None, test: float | None = None) -> dict:
-    point = {"ge.placement.stages": ()}
-    return {"id": pid, "name": name, "point": point, "status": status, "val_error": val, "test_error": test,
-            "cost": {"gmacs": gmacs, "params_m": params, "macs": int(gmacs * 1e9), "params": int(params * 1e6)},
-            "epochs": [{"epoch": 1, "val_error": val}], "reason": None}
+           name: str | None = None, test: float | None = None) -> TrialRecord:
+    cost = Cost(macs=int(gmacs * 1e9), gmacs=gmacs, params=int(params * 1e6), params_m=params)
+    return TrialRecord(id=pid, status=status, point={"ge.placement.stages": ()}, name=name, cost=cost,
+                       epochs=[{"epoch": 1, "val_error": val}], val_error=val, test_error=test)
 
 
 RECORDS = [
@@ -27,15 +28,15 @@ RECORDS = [
     record("c", 0.09, 3.0, 6.0),   # dominated by b on (val, gmacs) and (val, params)
     record("d", 0.07, 3.0, 9.0),   # on both fronts
     record("e", 0.07, 3.5, 4.5),   # dominated by d on gmacs, not on params
-    record("f", 0.01, 0.1, 0.1, status="failed"),    # never ranks
+    record("f", None, 0.1, 0.1, status="failed"),    # never ranks
     record("g", None, 0.1, 0.1, status="rejected"),  # never ranks
     record("h", 0.20, 0.5, 9.0, status="stopped"),   # early-stopped: ranks; cheapest in gmacs
-    record("i", 1.00, 0.4, 9.0, status="diverged"),  # never ranks
+    record("i", None, 0.4, 9.0, status="diverged"),  # never ranks
 ]
 
 
 def ids(records):
-    return [r["id"] for r in records]
+    return [r.id for r in records]
 
 
 def test_dominance():
@@ -46,10 +47,16 @@ def test_dominance():
 
 
 def test_pareto_fronts_on_hand_made_records():
+    measured = [r for r in RECORDS if r.measured]  # which records may rank is the caller's choice
+    assert ids(measured) == ["a", "b", "c", "d", "e", "h"]
+    assert ids(pareto_front(measured, ["val_error", "gmacs"])) == ["h", "a", "b", "d"]
+    assert ids(pareto_front(measured, ["val_error", "params_m"])) == ["a", "b", "e"]
+    assert ids(pareto_front(measured, ["val_error"])) == ["d", "e"]
+    assert ids(pareto_front(measured, ["val_error", "gmacs", "params_m"])) == ["h", "a", "b", "d", "e"]
+    # Records without a measured error never rank, whatever their cost.
     assert ids(pareto_front(RECORDS, ["val_error", "gmacs"])) == ["h", "a", "b", "d"]
-    assert ids(pareto_front(RECORDS, ["val_error", "params_m"])) == ["a", "b", "e"]
-    assert ids(pareto_front(RECORDS, ["val_error"])) == ["d", "e"]
-    assert ids(pareto_front(RECORDS, ["val_error", "gmacs", "params_m"])) == ["h", "a", "b", "d", "e"]
+    with pytest.raises(RecordError, match="a failed trial has no validation error"):
+        record("x", 0.2, 1.0, 1.0, status="failed")
     with pytest.raises(ValueError, match="unknown objective 'flops'"):
         pareto_front(RECORDS, ["val_error", "flops"])
 
@@ -64,7 +71,12 @@ def test_store_appends_and_survives_a_torn_line(tmp_path):
     with open(store.trials_path, "ab") as handle:  # a driver killed mid-write
         handle.write(b'{"id": "zz", "status": "o')
     assert ids(store.records()) == ["a", "b", "c"]
-    assert set(store.finished()) == {"a", "b", "c"}
+    assert set(store.finished()) == {("a", None), ("b", None), ("c", None)}  # (point, seed) units
+    # The next append moves the fragment aside instead of gluing a record onto it.
+    store.append(RECORDS[3])
+    assert ids(store.records()) == ["a", "b", "c", "d"]
+    assert (store.directory / "trials.torn").read_bytes() == b'{"id": "zz", "status": "o\n'
+    assert store.repair() == 0 and store.trials_path.read_bytes().endswith(b"\n")
     env = json.loads((store.directory / "environment.json").read_text())
     assert env["packages"]["torch"] and env["hardware"]["cpus"] == os.cpu_count()
     assert (store.directory / "spec.yaml").read_text() == "name: x\n"
@@ -79,14 +91,17 @@ def test_report_files(tmp_path, capsys):
         store.append(r)
     paths = write_report([store.directory])
     rows = list(csv.DictReader(paths["csv"].open()))
-    assert [row["id"] for row in rows] == ["h", "a", "b", "d"]
-    assert rows[1]["point"] == "Baseline: no GE" and rows[1]["val_err_%"] == "10.00"
-    assert rows[1]["test_err_%"] == "50.00"
+    # Only full-budget points rank: h was stopped early and is listed apart.
+    assert [row["id"] for row in rows] == ["a", "b", "d"]
+    assert rows[0]["point"] == "Baseline: no GE" and rows[0]["val_err_%"] == "10.00"  # one seed, no noise
+    assert rows[0]["test_err_%"] == "50.00" and rows[0]["seeds"] == "1†" and rows[0]["p_front"] == "1.00"
     trials = list(csv.DictReader(paths["trials"].open()))
     assert len(trials) == len(RECORDS) and trials[5]["status"] == "failed"
     assert paths["plot"].stat().st_size > 10_000
     text = paths["markdown"].read_text()
-    assert "## Pareto front: val_error vs gmacs" in text and "## Pareto front: val_error vs params_m" in text
+    assert "## Pareto front (full budget): val_error vs gmacs" in text
+    assert "## Stopped early by the scheduler (lower fidelity: not ranked)" in text
+    assert "| no GE | h | None | 1 | 20.00 |" in text and "Seed noise unknown" in text
 
 
 def test_report_cli_compare_and_errors(tmp_path, capsys):
@@ -101,6 +116,7 @@ def test_report_cli_compare_and_errors(tmp_path, capsys):
     assert main(["report", str(tmp_path / "c1"), "--compare", str(tmp_path / "c2"), "--out", str(out),
                  "--objectives", "val_error,params_m"]) == 0
     rows = list(csv.DictReader((out / "pareto.csv").open()))
+    # Each campaign's own front (c2: e beats d on parameters at equal error).
     assert [(row["campaign"], row["id"]) for row in rows] == [("c1", "a"), ("c1", "b"), ("c2", "e")]
     capsys.readouterr()
     assert main(["report", str(tmp_path / "nothing")]) == 2
@@ -124,9 +140,9 @@ def test_replica_table_is_mean_and_sample_std_over_seeds(tmp_path, capsys):
         store = CampaignStore(tmp_path / f"s{seed}")
         store.create(str(spec), {"name": f"s{seed}"})
         for pid, val, test in rows:
-            store.append({**record(pid, val, 1.0, 2.0, name="baseline" if pid == "a" else None, test=test),
-                          "seed": seed})
-        store.append({**record("f", None, 1.0, 2.0, status="failed"), "seed": seed})
+            store.append(dataclasses.replace(
+                record(pid, val, 1.0, 2.0, name="baseline" if pid == "a" else None, test=test), seed=seed))
+        store.append(dataclasses.replace(record("f", None, 1.0, 2.0, status="failed"), seed=seed))
     assert main(["report", str(tmp_path / "s0"), "--replicas", str(tmp_path / "s1"), str(tmp_path / "s2"),
                  "--out", str(tmp_path / "out")]) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "replicas.csv").open()))
@@ -135,3 +151,128 @@ def test_replica_table_is_mean_and_sample_std_over_seeds(tmp_path, capsys):
     assert rows[1]["val_err_%"] == "9.00 ± 1.41" and rows[1]["test_err_%"] == "9.00"
     assert rows[0]["params_m"] == "2.000" and rows[0]["gmacs"] == "1.0000"
     assert "3 replicas: mean ± std" in (tmp_path / "out" / "replicas.md").read_text()
+
+
+def test_torn_file_of_one_fragment_and_no_newline(tmp_path):
+    store = CampaignStore(tmp_path)
+    store.trials_path.write_bytes(b'{"id": "a", "sta')
+    assert store.records() == [] and store.repair() == 16
+    assert store.trials_path.read_bytes() == b""
+    store.append(RECORDS[0])
+    assert ids(store.records()) == ["a"]
+
+
+def test_a_corrupt_complete_line_is_named(tmp_path):
+    store = CampaignStore(tmp_path)
+    store.append(RECORDS[0])
+    with open(store.trials_path, "ab") as handle:
+        handle.write(b'{"id": "x", "status": "exploded", "point": {}}\n')
+    with pytest.raises(CorruptRecords, match=r"trials.jsonl:2: not a trial record \(unknown status 'exploded'"):
+        store.records()
+    store.trials_path.write_bytes(b'[1, 2]\n')
+    with pytest.raises(CorruptRecords, match=r"trials.jsonl:1: .*not a JSON object"):
+        store.records()
+    store.trials_path.write_bytes(b'{"schema": 99, "id": "a", "status": "ok", "point": {}}\n')
+    with pytest.raises(CorruptRecords, match="record schema 99; this gespace reads up to 2"):
+        store.records()
+
+
+def test_schema_1_records_are_upgraded():
+    """Schema 1 stored val_error 1.0 (and a repeated last epoch) for trials that did not finish."""
+    old = {"id": "p", "name": None, "point": {"train.epochs": 3}, "status": "diverged", "val_error": 1.0,
+           "best_val_error": 0.4, "test_error": None, "cost": {"gmacs": 0.1, "params_m": 0.2},
+           "epochs": [{"epoch": 1, "val_error": 0.5}, {"epoch": 2, "val_error": 0.4},
+                      {"epoch": 2, "val_error": 1.0}], "seed": 0, "trial_id": "t", "order": 3}
+    record = TrialRecord.from_json(old)
+    assert record.val_error is None and record.best_val_error == 0.4 and record.epochs_done == 2
+    assert record.budget == 3 and record.schema == 2 and not record.measured
+    assert record.cost == Cost(gmacs=0.1, params_m=0.2)
+    ok = TrialRecord.from_json({**old, "status": "ok", "val_error": 0.3, "epochs": old["epochs"][:2]})
+    assert ok.val_error == 0.3 and ok.measured and ok.objective("gmacs") == 0.1
+    assert TrialRecord.from_json(record.to_json()) == record
+
+
+def test_committed_campaigns_still_load():
+    """Every campaign under results/ (written with schema 1) reads as records and reports."""
+    from pathlib import Path
+
+    directories = [p.parent for p in Path(__file__).resolve().parents[1].glob("results/**/campaign.json")]
+    assert len(directories) >= 5
+    for directory in directories:
+        records = CampaignStore(directory).records()
+        assert records and all(r.schema == 2 for r in records)
+        assert all((r.val_error is not None) == r.measured for r in records)
+
+
+def test_one_driver_per_campaign(tmp_path):
+    """A second driver is refused naming the first; the lock goes with its holder."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from search.store import CampaignBusy
+
+    store = CampaignStore(tmp_path / "c")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from search.store import CampaignStore, CorruptRecords
+        with CampaignStore({str(store.directory)!r}).lock():
+            print("locked", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(CampaignBusy, match=rf"is being run by pid {holder.pid} on .* since"):
+            with store.lock():
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs, the kernel drops the lock
+        holder.wait()
+    with store.lock():
+        with pytest.raises(CampaignBusy, match=f"pid {os.getpid()}"):
+            with CampaignStore(store.directory).lock():  # also within one process
+                pass
+
+
+def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, capsys):
+    """Every number below is computed by hand from the records (see the comments)."""
+    def run(pid, seed, val, gmacs, name=None, phase="search"):
+        return dataclasses.replace(record(pid, val, gmacs, gmacs, name=name), seed=seed, phase=phase)
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n")
+    store = CampaignStore(tmp_path / "c")
+    store.create(str(spec), {"name": "c"})
+    for r in [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
+              run("se", 0, 0.08, 2.0, "se"), run("se", 1, 0.09, 2.0, "se"), run("p", 0, 0.05, 3.0),
+              run("base", 1000, 0.10, 1.0, "baseline", "confirm"),
+              run("base", 1001, 0.11, 1.0, "baseline", "confirm"),
+              run("se", 1000, 0.08, 2.0, "se", "confirm"), run("se", 1001, 0.085, 2.0, "se", "confirm"),
+              run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")]:
+        store.append(r)
+    paths = write_report([store.directory], objectives=["val_error", "gmacs"])
+    # Search noise: var(.10, .12) = .0002, var(.08, .09) = .00005 -> sigma = sqrt(.000125) on 2 df;
+    # t(.975, 2) = 4.302653. Baseline: .11 +- 4.302653 * sigma / sqrt 2 = 3.40 pp.
+    front = {row["id"]: row for row in csv.DictReader(paths["csv"].open())}
+    assert list(front) == ["base", "se", "p"]
+    assert front["base"]["val_err_%"] == "11.00 ± 3.40" and front["base"]["seeds"] == "2"
+    assert front["p"]["val_err_%"] == "5.00 ± 4.81" and front["p"]["seeds"] == "1†"  # sigma, one seed
+    comparisons = list(csv.DictReader(paths["comparisons"].open()))
+    # p - baseline over seed 0: -.05, stderr sigma * sqrt 2 -> half-width 6.80 pp: not resolved.
+    assert [(c["anchor"], c["seeds"], c["diff_pp"], c["verdict"]) for c in comparisons] == [
+        ("Baseline", "1", "-5.00 ± 6.80", "not resolved at this budget"),
+        ("SE", "1", "-3.00 ± 6.80", "not resolved at this budget")]
+    # Confirmed: sigma = sqrt((.00005 + .0000125 + .0000125) / 3) = .005 on 3 df; t(.975, 3) = 3.182446.
+    confirmed = {row["id"]: row for row in csv.DictReader(paths["confirmed"].open())}
+    assert confirmed["p"]["val_err_%"] == "6.25 ± 1.13" and confirmed["p"]["seeds"] == "2"
+    verdicts = list(csv.DictReader((tmp_path / "c" / "confirmed-comparisons.csv").open()))
+    # p - baseline: -.04, -.045 -> -.0425 +- 3.182446 * .005 = 1.59 pp: better.
+    assert [(c["anchor"], c["diff_pp"], c["verdict"]) for c in verdicts] == [
+        ("Baseline", "-4.25 ± 1.59", "better"), ("SE", "-2.00 ± 1.59", "better")]
+    text = paths["markdown"].read_text()
+    assert "Seed noise (pooled within-point std of validation error): 1.12 pp, 2 df from 2 points" in text
+    assert "## Confirmed (full budget, fresh seeds): val_error vs gmacs" in text
+    assert "2 of 2 comparisons resolved" in text
+    # Power on the confirmed noise: (t(.975, 3) + t(.8, 3)) * .005 * sqrt(2 / 2) = (3.1824 + .9785) * .5 pp.
+    assert "with 2 common seeds a paired comparison resolves a true difference of 2.08 pp" in text
+    assert "resolving 0.5 pp needs 35 seeds, 1 pp needs 9" in text  # ceil(2 (4.1609 * .005 / .005)^2) = 35

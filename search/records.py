@@ -1,0 +1,162 @@
+"""One schema for a campaign's trial records: a line of ``trials.jsonl`` each.
+
+Every writer (the campaign's Tune callback, the searcher's rejections) builds a
+`TrialRecord`, and every reader (searchers on resume, Pareto fronts, reports,
+EDFs) gets one back from `CampaignStore.records`. Records carry the schema
+version they were written with; older versions are upgraded when read, so
+campaigns committed under ``results/`` keep reporting.
+
+What was not measured is ``None``: a trial that failed or diverged has no
+validation error of its own (its per-epoch history keeps what was measured
+before it broke).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = 2
+
+# Statuses, the one definition. A trial the trainer ran ends as ok (its whole
+# budget), stopped (early-stopped by the scheduler: a lower-fidelity result),
+# diverged (non-finite loss) or failed (an error); a point that breaks the
+# spec's constraints is rejected before any training.
+OK, STOPPED, DIVERGED, FAILED, REJECTED = "ok", "stopped", "diverged", "failed", "rejected"
+STATUSES = (OK, STOPPED, DIVERGED, FAILED, REJECTED)
+# Statuses whose record holds a measured validation error.
+MEASURED = (OK, STOPPED)
+
+# Phases of a campaign: the search proper, then the confirmation of its most
+# likely front points and the anchors under fresh seeds at the full budget.
+SEARCH, CONFIRM = "search", "confirm"
+PHASES = (SEARCH, CONFIRM)
+
+# Per-epoch figures a record keeps, in this order.
+EPOCH_KEYS = ("epoch", "train_loss", "val_error", "val_top5_error", "images_per_s", "epoch_time")
+COST_KEYS = ("macs", "gmacs", "params", "params_m")
+
+
+class RecordError(ValueError):
+    """A line of trials.jsonl that is not a trial record this gespace can read."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A point's exact cost: multiply-accumulates and parameters (raw and scaled)."""
+
+    macs: int | None = None
+    gmacs: float | None = None
+    params: int | None = None
+    params_m: float | None = None
+
+    @classmethod
+    def of(cls, cost: Any) -> Cost:
+        """From a `gespace.cost` result or a mapping with the same names."""
+        get = cost.get if isinstance(cost, dict) else lambda key: getattr(cost, key, None)
+        return cls(**{key: get(key) for key in COST_KEYS})
+
+
+@dataclass
+class TrialRecord:
+    """A finished (or rejected) trial of one point under one seed."""
+
+    id: str
+    status: str
+    point: dict[str, Any]
+    name: str | None = None  # the anchor's name, if the point is one
+    seed: int | None = None
+    cost: Cost = field(default_factory=Cost)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    budget: int | None = None  # epochs the point was to train (train.epochs)
+    val_error: float | None = None  # at the last epoch trained (None unless MEASURED)
+    best_val_error: float | None = None
+    test_error: float | None = None  # only for ok records; never used to rank
+    reason: str | None = None
+    wall_time: float | None = None
+    train_time: float | None = None
+    setup_time: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    trial_id: str | None = None
+    order: int | None = None  # suggestion order (anchors first)
+    phase: str = SEARCH
+    schema: int = SCHEMA
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise RecordError(f"unknown status {self.status!r}; statuses are {', '.join(STATUSES)}")
+        if self.val_error is not None and self.status not in MEASURED:
+            raise RecordError(f"a {self.status} trial has no validation error of its own (got {self.val_error})")
+        if self.phase not in PHASES:
+            raise RecordError(f"unknown phase {self.phase!r}; phases are {', '.join(PHASES)}")
+
+    @property
+    def unit(self) -> tuple[str, int | None]:
+        """What is trained once: a point under a seed."""
+        return self.id, self.seed
+
+    @property
+    def measured(self) -> bool:
+        """Holds a validation error measured at the end of its training (full or stopped)."""
+        return self.status in MEASURED and self.val_error is not None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epochs)
+
+    def objective(self, name: str) -> float | None:
+        """An objective's value: val_error from the record, a cost (gmacs, params_m, ...) from its cost."""
+        return self.val_error if name == "val_error" else getattr(self.cost, name, None)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialRecord:
+        """A record from its JSON object, upgrading older schemas; RecordError if it is not one."""
+        if not isinstance(data, dict):
+            raise RecordError("not a JSON object")
+        version = data.get("schema", 1)
+        if not isinstance(version, int) or version > SCHEMA:
+            raise RecordError(f"written with record schema {version!r}; this gespace reads up to {SCHEMA}")
+        data = _upgrade_v1(data) if version == 1 else dict(data)
+        missing = [key for key in ("id", "status", "point") if key not in data]
+        if missing:
+            raise RecordError(f"missing {', '.join(missing)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["cost"] = Cost.of(values.get("cost") or {})
+        return cls(**values)
+
+
+def unique_epochs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first report of each epoch, with the keys a record keeps.
+
+    A trial that ends badly repeats its last good epoch's figures in its final
+    report; that repeat is not a new measurement.
+    """
+    epochs: dict[int, dict[str, Any]] = {}
+    for report in history:
+        if (report.get("epoch") or 0) >= 1:  # a trial that broke before its first epoch reports epoch 0
+            epochs.setdefault(report["epoch"], {k: report[k] for k in EPOCH_KEYS if k in report})
+    return list(epochs.values())
+
+
+def best_error(epochs: list[dict[str, Any]]) -> float | None:
+    errors = [e["val_error"] for e in epochs if e.get("val_error") is not None]
+    return min(errors) if errors else None
+
+
+def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (before 2026-11-26) stored a made-up val_error of 1.0 for trials that did not
+    finish, also as a repeated last epoch."""
+    data = {**data, "schema": SCHEMA}
+    if data.get("status") not in MEASURED:
+        epochs = data.get("epochs") or []
+        if len(epochs) >= 2 and epochs[-1].get("epoch") == epochs[-2].get("epoch"):
+            epochs = epochs[:-1]
+        data["epochs"], data["val_error"], data["best_val_error"] = epochs, None, best_error(epochs)
+    if data.get("budget") is None:
+        data["budget"] = (data.get("point") or {}).get("train.epochs")
+    return data

@@ -1,0 +1,91 @@
+"""Replay recorded learning curves through a scheduler's decisions, without training.
+
+A campaign's ``trials.jsonl`` keeps every trial's per-epoch validation errors;
+replaying them through `SuccessiveHalving` in a chosen launch order and with
+chosen epoch durations shows, deterministically, which trials a scheduler
+would have stopped, promoted and finished. Tests use it to show that the
+synchronous mode's decisions do not depend on launch order.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from search.records import TrialRecord
+from search.schedulers import SuccessiveHalving, Unit
+
+
+@dataclass
+class Curve:
+    """A unit's validation error after each epoch (index 0: epoch 1) and its exact costs."""
+
+    unit: Unit
+    errors: Sequence[float]
+    costs: tuple[float, ...] = ()
+    exempt: bool = False
+
+
+def curves_from_records(records: Sequence[TrialRecord], costs: Sequence[str] = ("gmacs",)) -> list[Curve]:
+    """The learning curves a campaign recorded (trials with a measured epoch)."""
+    curves = []
+    for record in records:
+        errors = [e["val_error"] for e in record.epochs if e.get("val_error") is not None]
+        if errors:
+            curves.append(Curve((record.id, record.seed), errors, tuple(getattr(record.cost, c) for c in costs),
+                                exempt=record.name is not None))
+    return curves
+
+
+@dataclass
+class Replay:
+    epochs: dict[Unit, int] = field(default_factory=dict)  # epochs each unit trained in the end
+    promoted: dict[int, set[Unit]] = field(default_factory=dict)  # rung epoch -> units promoted there
+
+    def finished(self, max_t: int) -> set[Unit]:
+        return {u for u, e in self.epochs.items() if e >= max_t}
+
+
+def replay(halving: SuccessiveHalving, curves: Sequence[Curve], *, workers: int = 2,
+           durations: dict[Unit, float] | None = None) -> Replay:
+    """Run ``curves`` in their order on ``workers`` simulated slots (an epoch of unit u takes
+    ``durations[u]``, default 1) with ``halving`` deciding; a promoted unit continues its curve."""
+    by_unit = {c.unit: c for c in curves}
+    pending = list(curves)
+    clock, busy = 0.0, []  # heap of (time the unit's next epoch ends, sequence, unit, epoch)
+    trained: dict[Unit, int] = {}
+    sequence = 0
+
+    def start(unit: Unit, epoch: int) -> None:
+        nonlocal sequence
+        sequence += 1
+        heapq.heappush(busy, (clock + (durations or {}).get(unit, 1.0), sequence, unit, epoch))
+
+    def fill() -> None:
+        while len(busy) < workers:
+            if not pending:
+                halving.done_launching()
+            promoted = halving.promotions()  # continued before new units start, as the searcher does
+            for unit in promoted:
+                halving.add(unit)
+                start(unit, trained[unit] + 1)
+            if promoted:
+                continue
+            if not pending:
+                return
+            curve = pending.pop(0)
+            halving.add(curve.unit, exempt=curve.exempt)
+            start(curve.unit, 1)
+
+    fill()
+    while busy:
+        clock, _, unit, epoch = heapq.heappop(busy)
+        curve = by_unit[unit]
+        trained[unit] = epoch
+        go_on = halving.result(unit, epoch, (curve.errors[epoch - 1],) + tuple(curve.costs))
+        if go_on and epoch < min(halving.max_t, len(curve.errors)):
+            start(unit, epoch + 1)
+        else:
+            halving.end(unit, epoch)
+        fill()
+    return Replay(trained, {r.epoch: set(r.promoted) for r in halving.rungs})
