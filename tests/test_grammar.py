@@ -282,7 +282,7 @@ def test_parse_errors_all_at_once_with_positions(tmp_path):
         "18:17: train.weight_decay: a knob's mapping needs one of choice, int, float or value "
         "(did you mean 'float'?)",
         "19:1: trainn: unknown section (did you mean 'train'?); sections are name, description, "
-        "backbone, ge, train, anchors, constraints",
+        "backbone, ge, train, anchors, constraints, report",
         "21:3: constraints.max_gflop: unknown constraint (did you mean 'max_gflops'?); known: "
         "max_gflops, max_params_m",
     ]

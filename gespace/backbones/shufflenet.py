@@ -6,11 +6,9 @@ from torch import nn
 
 from gespace.backbones.common import (Backbone, BlockFn, Size, check_positive, classifier, conv_size,
                                       make_block)
+from gespace.vocab import ARCH_STAGES, SHUFFLENET_SCALES, SHUFFLENET_STAGE2_WIDTHS
 
-# Output channels of stage 2 at 1x for g = 1, 2, 3, 4, 8 (the paper's Table 1); then x2, x4.
-STAGE2_WIDTHS = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
-SCALES = (0.25, 0.5, 1.0, 1.5, 2.0)
-UNITS = (4, 8, 4)
+UNITS = (4, 8, 4)  # per stage; stage 2's widths (by group count) double at each later stage
 
 
 def round_to(value: float, multiple: int) -> int:
@@ -50,18 +48,18 @@ def shufflenet(*, groups: int = 3, scale: float = 1.0, in_channels: int = 3, num
     Widths are scaled then rounded to a multiple of 4g (exact at 1x) so that the bottleneck
     (out/4) splits into g groups; the stem's 24 channels are scaled and rounded to g.
     """
-    if groups not in STAGE2_WIDTHS:
-        raise ValueError(f"shufflenet groups must be one of {sorted(STAGE2_WIDTHS)}, not {groups}")
-    if scale not in SCALES:
-        raise ValueError(f"shufflenet scale must be one of {list(SCALES)}, not {scale}")
+    if groups not in SHUFFLENET_STAGE2_WIDTHS:
+        raise ValueError(f"shufflenet groups must be one of {sorted(SHUFFLENET_STAGE2_WIDTHS)}, not {groups}")
+    if scale not in SHUFFLENET_SCALES:
+        raise ValueError(f"shufflenet scale must be one of {list(SHUFFLENET_SCALES)}, not {scale}")
     check_positive(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
     cin = round_to(24 * scale, groups)
     stem = nn.Sequential(nn.Conv2d(in_channels, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin),
                          nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
     size: Size = conv_size(conv_size((image_size, image_size), 3, 2, 1), 3, 2, 1)
     stages = {}
-    for stage, units in zip((2, 3, 4), UNITS):
-        cout = round_to(STAGE2_WIDTHS[groups] * scale * 2 ** (stage - 2), 4 * groups)
+    for stage, units in zip(ARCH_STAGES["shufflenet"], UNITS):
+        cout = round_to(SHUFFLENET_STAGE2_WIDTHS[groups] * scale * 2 ** (stage - 2), 4 * groups)
         blocks = []
         for i in range(units):
             stride = 2 if i == 0 else 1

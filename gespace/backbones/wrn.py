@@ -6,13 +6,13 @@ from torch import nn
 from gespace.backbones.common import (Backbone, BlockFn, Size, check_positive, classifier, conv_size,
                                       make_block)
 from gespace.backbones.preact_resnet import PreActBlock, bn_relu, preact_shortcut
+from gespace.vocab import ARCH_STAGES, check_depth
 
 
 def wrn(depth: int = 16, *, widen: int = 8, width: int = 16, dropout: float = 0.0, in_channels: int = 3,
         num_classes: int = 10, image_size: int = 32, block_fn: BlockFn | None = None) -> Backbone:
     """Stages 2, 3, 4 of n = (depth-4)/6 blocks with w*k, 2w*k, 4w*k channels."""
-    if depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"wrn depth must be 6n+4 with n >= 1 (10, 16, 28, ...), not {depth}")
+    check_depth("wrn", depth)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"wrn dropout must be in [0, 1), not {dropout}")
     check_positive(widen=widen, width=width, in_channels=in_channels, num_classes=num_classes,
@@ -21,7 +21,7 @@ def wrn(depth: int = 16, *, widen: int = 8, width: int = 16, dropout: float = 0.
     stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
     size: Size = (image_size, image_size)
     stages, cin = {}, width
-    for stage, cout in zip((2, 3, 4), (width * widen, 2 * width * widen, 4 * width * widen)):
+    for stage, cout in zip(ARCH_STAGES["wrn"], (width * widen, 2 * width * widen, 4 * width * widen)):
         blocks = []
         for i in range(n):
             stride = 2 if i == 0 and stage > 2 else 1

@@ -15,12 +15,11 @@ from gespace.cli import analyze as analyze_cli
 from gespace.cli import cost as cost_cli
 from gespace.cli import space as space_cli
 from gespace.cli import train as train_cli
+from gespace.errors import BuildError, UserError
+from gespace.grammar import PointError, SpecError
 
 COMMANDS = [space_cli, cost_cli, train_cli, analyze_cli]
-
-
-class UserError(Exception):
-    """A mistake of the user's that ends the command with one line and status 2."""
+__all__ = ["COMMANDS", "UserError", "build_parser", "main"]  # UserError: plugins import it from here
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print ``gespace: ...`` lines and exit 2, never a traceback."""
-    from gespace.errors import BuildError
-    from gespace.grammar import PointError, SpecError
-
     args = build_parser().parse_args(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from gespace.errors import CheckpointError, UserError
+
 console = Console(highlight=False)
 
 
@@ -61,11 +63,12 @@ def _ratios(text: str) -> list[float]:
 
 def _restore(path: str, args: argparse.Namespace) -> tuple[Any, Any, str]:
     """(model, batches of the chosen split, label) of a checkpoint."""
-    from gespace.cli import UserError
     from gespace.train import RESTORE_ERRORS, restore
 
     try:
         run = restore(path, data_root=args.data_root, device=args.device)
+    except CheckpointError as err:  # its message names the file already
+        raise UserError(str(err)) from None
     except RESTORE_ERRORS as err:
         raise UserError(f"{path}: {err}") from None
     loader = run.loaders.test if args.split == "test" else run.loaders.val
@@ -95,7 +98,6 @@ def cmd_selectivity(args: argparse.Namespace) -> int:
         model, loader, label = _restore(path, args)
         stage = args.stage or model.stage_ids[-1]
         if stage not in model.stage_ids:
-            from gespace.cli import UserError
             raise UserError(f"{path}: no stage {stage}; stages are {list(model.stage_ids)}")
         results.append((label, stage_selectivity(model, loader, stage, model.head[-1].out_features)))
     out = Path(args.out)
@@ -147,7 +149,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
             base, base_loader, base_label = _restore(args.baseline, args)
             reference = (base_label, [(r, pruned_accuracy(base, base_loader, args.block, r)) for r in (0, 1)])
     except ValueError as error:
-        from gespace.cli import UserError
         raise UserError(str(error)) from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from gespace.errors import CheckpointError, UserError
 from gespace.grammar import Point, PointError, Space, load_space, point_id
 from gespace.vocab import DATASETS
 
@@ -59,7 +60,7 @@ def resolve_point(space: Space, ref: str) -> Point:
     if ref.startswith("@"):
         try:
             raw = json.loads(Path(ref[1:]).read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: bad JSON, or bytes that are not UTF-8
             raise PointError(f"{ref[1:]}: cannot read a point: {err}") from None
         if not isinstance(raw, dict):
             raise PointError(f"{ref[1:]}: a point is a JSON object of dotted knob keys")
@@ -128,11 +129,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from gespace.cli import UserError
     from gespace.train import RESTORE_ERRORS, evaluate
 
     try:
         scores = evaluate(args.checkpoint, args.split, data_root=args.data_root, device=args.device)
+    except CheckpointError as err:  # its message names the file already
+        raise UserError(str(err)) from None
     except RESTORE_ERRORS as err:
         raise UserError(f"{args.checkpoint}: {err}") from None
     table = Table(title=f"gespace eval ({args.split})", show_header=False)

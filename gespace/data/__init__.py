@@ -21,8 +21,7 @@ from gespace.data.imagefolder import folder_dataset, load_imagefolder
 from gespace.data.loader import EpochSampler, FolderLoader, TensorLoader, epoch_seed, subset
 from gespace.data.split import split_indices, subset_indices
 from gespace.data.synthetic import make_synthetic
-
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
+from gespace.vocab import DATASETS
 
 __all__ = ["DATASETS", "BatchAugment", "DataError", "FolderData", "FolderLoader", "ImageData",
            "Loaders", "Normalize", "TensorLoader", "EpochSampler", "channel_stats", "epoch_seed",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gespace.data.base import DataError
+from gespace.errors import DataError
 
 
 def adapt_images(images: torch.Tensor, channels: int | None, image_size: int | None,

@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
+from gespace.data.adapt import adapt_images
+from gespace.errors import DataError
 
-class DataError(RuntimeError):
-    """A dataset that cannot be found or read; the message says how to get it."""
+__all__ = ["DataError", "FolderData", "ImageData"]  # DataError: the loaders import it from here
 
 
 @dataclass
@@ -53,8 +54,6 @@ class ImageData:
 
     def adapted(self, channels: int | None = None, image_size: int | None = None) -> "ImageData":
         """This data with ``channels`` (grey repeated to RGB) and ``image_size`` (resized once)."""
-        from gespace.data.adapt import adapt_images
-
         if (channels in (None, self.channels)) and (image_size in (None, self.image_size)):
             return self
         return ImageData(self.name, adapt_images(self.train_images, channels, image_size, self.name),

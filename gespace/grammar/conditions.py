@@ -9,7 +9,10 @@
            | "[" [atom ("," atom)*] "]"
 
 Names are dotted knob paths. Nothing is ever passed to ``eval``. Comparing
-values of different types (``'global' < 4``) is simply false.
+values of different types (``'global' < 4``) is simply false. A condition is
+at most ``MAX_CONDITION_CHARS`` characters and ``MAX_NESTING`` levels of
+parentheses, lists and ``not`` deep, so that parsing and evaluating it (both
+recursive) stay far from Python's recursion limit.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ _TOKEN = re.compile(r"""
   | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)
 """, re.VERBOSE)
+
+MAX_CONDITION_CHARS = 1000
+MAX_NESTING = 32
 
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
 _LITERAL_WORDS = {"true": True, "false": False, "null": None}
@@ -87,8 +93,19 @@ Node = tuple
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_CONDITION_CHARS:
+            raise ConditionSyntaxError(f"{len(text)} characters; a condition may have at most "
+                                       f"{MAX_CONDITION_CHARS}", 0)
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
+
+    def nest(self, token: Token) -> None:
+        """Enter a '(', '[' or 'not' (each one recursion level deeper)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ConditionSyntaxError(f"nested more than {MAX_NESTING} levels deep (parentheses, lists "
+                                       "and 'not'), the limit for a condition", token.offset)
 
     def peek(self) -> Token:
         return self.tokens[self.pos]
@@ -126,8 +143,10 @@ class _Parser:
 
     def parse_not(self) -> Node:
         if self.peek().text == "not":
-            self.take()
-            return ("not", self.parse_not())
+            self.nest(self.take())
+            node = ("not", self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_cmp()
 
     def parse_cmp(self) -> Node:
@@ -154,10 +173,13 @@ class _Parser:
         if token.kind == "name":
             return ("name", token.text)
         if token.text == "(":
+            self.nest(token)
             node = self.parse_or()
             self.expect(")")
+            self.depth -= 1
             return node
         if token.text == "[":
+            self.nest(token)
             items: list[Node] = []
             while self.peek().text != "]":
                 items.append(self.parse_atom())
@@ -165,6 +187,7 @@ class _Parser:
                     break
                 self.take()
             self.expect("]")
+            self.depth -= 1
             return ("list", items)
         found = token.text or "end of condition"
         raise ConditionSyntaxError(f"expected a value, knob or '(', found {found!r}", token.offset)

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from gespace.grammar.errors import did_you_mean
 from gespace.vocab import KNOBS, Knob
 
 
@@ -16,7 +17,6 @@ def check_value(key: str, value: Any) -> Any:
         for member in knob.values:
             if value == member and type(value) is not bool:
                 return member
-        from gespace.grammar.errors import did_you_mean
         listed = ", ".join(str(v) for v in knob.values)
         raise ValueError(f"{value!r} is not one of {listed}{did_you_mean(value, knob.values)}")
     if knob.kind == "int":

@@ -80,6 +80,7 @@ class Space:
         self.spec_hash = parsed.spec_hash
         self.knobs: dict[str, KnobDef] = parsed.knobs
         self.constraints = parsed.constraints
+        self.reference = parsed.reference  # report.reference, for hypervolumes
         self.problems: list[Problem] = list(parsed.problems)
         self._anchors: dict[str, Point] = {}
         if not self.knobs:

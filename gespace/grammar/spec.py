@@ -2,12 +2,21 @@
 
 YAML is composed with PyYAML's SafeLoader (no arbitrary objects) so that each
 key and value keeps its line and column for error messages.
+
+A spec file is refused in one problem, before it is composed, when it breaks a
+limit: more than ``MAX_SPEC_BYTES`` bytes, bytes that are not UTF-8, nesting
+deeper than ``MAX_DEPTH``, more than ``MAX_NODES`` YAML nodes once aliases are
+expanded, or a value longer than ``MAX_SCALAR_CHARS`` characters. Real specs are
+far inside them (the shipped ones: under 2 KB, 6 levels, 160 nodes); a hostile
+file (a "billion laughs" of nested aliases, thousands of brackets) is refused at
+once instead of exhausting time, memory or the stack.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -17,12 +26,21 @@ from gespace.grammar.domains import Choice, Domain, Fixed, FloatRange, IntRange,
 from gespace.grammar.errors import Problem, SpecError, did_you_mean
 from gespace.vocab import KNOBS, SECTIONS
 
-TOP_LEVEL = ("name", "description", "backbone", "ge", "train", "anchors", "constraints")
+TOP_LEVEL = ("name", "description", "backbone", "ge", "train", "anchors", "constraints", "report")
+# report.reference: the point hypervolumes are measured from, so that campaigns on one space compare.
+REFERENCE = {"val_error": "validation error (a fraction) no point is worse than; default: chance level",
+             "gmacs": "GMACs no point costs more than; default: the space's largest cost",
+             "params_m": "millions of parameters no point exceeds; default: the space's largest"}
 CONSTRAINTS = {"max_gflops": "largest GMACs (the paper's 'GFLOPs') a point may cost",
                "max_params_m": "largest parameter count, in millions"}
 DOMAIN_KEYS = ("choice", "int", "float", "value")
 DOMAIN_OPTIONS = ("step", "log", "when", "default", "doc")
 _PREFIXES = {key.rsplit(".", i)[0] for key in KNOBS for i in range(1, key.count(".") + 1)}
+
+MAX_SPEC_BYTES = 1 << 20
+MAX_DEPTH = 32
+MAX_NODES = 10_000
+MAX_SCALAR_CHARS = 10_000
 
 
 @dataclass
@@ -61,6 +79,7 @@ class ParsedSpec:
     constraints: dict[str, float]
     spec_hash: str
     problems: list[Problem]
+    reference: dict[str, float] = field(default_factory=dict)
 
 
 class _Reader:
@@ -70,6 +89,7 @@ class _Reader:
         self.path = path
         self.problems: list[Problem] = []
         self.constructor = yaml.SafeLoader("")
+        self.unreadable = False  # a value had no Python value: checking the rest would only echo it
 
     def problem(self, at: Located | tuple[int, int], key: str, message: str) -> None:
         line, col = (at.line, at.col) if isinstance(at, Located) else at
@@ -83,7 +103,7 @@ class _Reader:
         if isinstance(node, yaml.MappingNode):
             mapping: dict[str, Located] = {}
             for key_node_, value_node in node.value:
-                key = self.constructor.construct_object(key_node_, deep=True)
+                key = self.construct(key_node_, path)
                 child_path = f"{path}.{key}" if path else str(key)
                 if key in mapping:
                     self.problem((key_node_.start_mark.line + 1, key_node_.start_mark.column + 1),
@@ -93,9 +113,21 @@ class _Reader:
         elif isinstance(node, yaml.SequenceNode):
             where.value = [self.located(item, None, path) for item in node.value]
         else:
-            where.value = self.constructor.construct_object(node, deep=True)
+            where.value = self.construct(node, path)
             where.quoted = node.style in ("'", '"')
         return where
+
+    def construct(self, node: yaml.Node, path: str) -> Any:
+        """The Python value of a scalar node; a problem and None where it has none (an unknown
+        tag, a date like 2024-13-45, an integer too long to convert)."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as err:
+            message = getattr(err, "problem", None) or str(err)
+            self.problem((node.start_mark.line + 1, node.start_mark.column + 1), path,
+                         f"cannot read this value: {_one_line(message)}")
+            self.unreadable = True
+            return None
 
 
 def plain(tree: Located | Any) -> Any:
@@ -113,28 +145,36 @@ def key_pos(node: Located) -> tuple[int, int]:
     return (node.key_line, node.key_col) if node.key_line else (node.line, node.col)
 
 
-def read_spec(path: str | Path) -> ParsedSpec:
+def read_spec(path: str | os.PathLike) -> ParsedSpec:
     """Parse ``path``; problems are collected in the result, never raised."""
-    path = str(path)
+    path = os.fspath(path)
     reader = _Reader(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        reader.problem((1, 1), "", f"cannot read spec: {err.strerror}")
+    text = _read_text(reader, path)
+    if text is None:
         return _empty(path, reader.problems)
-    spec_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
+    # The hash of the text as read in text mode (universal newlines), as campaigns have stored it.
+    spec_hash = hashlib.sha256(text.replace("\r\n", "\n").replace("\r", "\n").encode()).hexdigest()[:16]
     try:
+        beyond = _beyond_limits(text)
+        if beyond is not None:
+            reader.problem(*beyond)
+            return _empty(path, reader.problems)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = getattr(err, "problem", None) or str(err)
-        reader.problem(where, "", f"YAML syntax error: {message}")
+        if isinstance(err, yaml.reader.ReaderError):  # a control character: an offset, no mark
+            where = _position(text, err.position)
+            message = f"character #x{err.character:04x} is not allowed ({err.reason})"
+        reader.problem(where, "", f"YAML syntax error: {_one_line(message)}")
         return _empty(path, reader.problems)
     if node is None or not isinstance(node, yaml.MappingNode):
         reader.problem((1, 1), "", "a spec is a YAML mapping with name, backbone, ge, train, ...")
         return _empty(path, reader.problems)
     root = reader.located(node)
+    if reader.unreadable:
+        return _empty(path, reader.problems)
     top: dict[str, Located] = root.value
     for key, child in top.items():
         if key not in TOP_LEVEL:
@@ -156,13 +196,126 @@ def read_spec(path: str | Path) -> ParsedSpec:
 
     anchors = _read_anchors(reader, top.get("anchors"))
     constraints = _read_constraints(reader, top.get("constraints"))
+    reference = _read_reference(reader, top.get("report"))
     return ParsedSpec(path, name.value if name and isinstance(name.value, str) else "",
                       str(description.value) if description else "", knobs, anchors, constraints,
-                      spec_hash, reader.problems)
+                      spec_hash, reader.problems, reference)
 
 
 def _empty(path: str, problems: list[Problem]) -> ParsedSpec:
     return ParsedSpec(path, "", "", {}, [], {}, "", problems)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of character ``offset`` of ``text``."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _read_text(reader: _Reader, path: str) -> str | None:
+    """The spec file's text, or None with one problem: unreadable, not a file, too big, not UTF-8."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            reader.problem((1, 1), "", "cannot read spec: a directory, not a spec file")
+            return None
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+            reader.problem((1, 1), "", "cannot read spec: not a regular file")
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as err:
+        reader.problem((1, 1), "", f"cannot read spec: {err.strerror or err}")
+        return None
+    if len(data) > MAX_SPEC_BYTES:
+        reader.problem((1, 1), "", f"the file is larger than {MAX_SPEC_BYTES} bytes, the limit for a "
+                                   "spec; is it a spec?")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        column = len(data[line_start:err.start].decode("utf-8")) + 1
+        reader.problem((data.count(b"\n", 0, err.start) + 1, column), "",
+                       f"not UTF-8 text: byte 0x{data[err.start]:02x} here ({err.reason})")
+        return None
+
+
+@dataclass
+class _Open:
+    """A collection the pre-pass is inside: its dotted key and the nodes it expands to so far."""
+
+    path: str
+    mapping: bool
+    anchor: str | None
+    size: int = 1
+    at_key: bool = True  # a mapping's next node is a key
+    key: str = "?"
+
+
+def _beyond_limits(text: str) -> tuple[tuple[int, int], str, str] | None:
+    """The first limit the YAML breaks, as (position, dotted key, message), else None.
+
+    One linear pass over the parse events (the parser keeps its own stack, unlike the
+    composer, which recurses as deep as the nesting): it tracks depth and counts nodes
+    as composing would expand them, each alias counting the whole node it names.
+    """
+    stack: list[_Open] = []
+    sizes: dict[str, int] = {}  # anchor -> nodes it expands to
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if not isinstance(event, (yaml.NodeEvent, yaml.CollectionEndEvent)):
+            continue
+        where = (event.start_mark.line + 1, event.start_mark.column + 1)
+        parent = stack[-1] if stack else None
+        if isinstance(event, yaml.CollectionEndEvent):
+            done = stack.pop()
+            if done.anchor is not None:
+                sizes[done.anchor] = done.size
+            size, key_text = done.size, "?"
+            parent = stack[-1] if stack else None
+        else:
+            if parent is None:
+                path = ""
+            elif parent.mapping and not parent.at_key:
+                path = f"{parent.path}.{parent.key}" if parent.path else parent.key
+            else:
+                path = parent.path
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor in {frame.anchor for frame in stack}:
+                    return where, path, f"the alias *{event.anchor} is inside the node it names (a cycle)"
+                size = sizes.get(event.anchor, 1)  # an undefined alias: the composer reports it
+            else:
+                size = 1
+            total += size
+            if total > MAX_NODES:
+                expands = (f" (the alias *{event.anchor} alone stands for {size})"
+                           if isinstance(event, yaml.AliasEvent) else "")
+                return where, path, (f"more than {MAX_NODES} YAML nodes once aliases are expanded{expands}; "
+                                     f"a spec may have at most {MAX_NODES}")
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    return where, path, f"nested more than {MAX_DEPTH} levels deep, the limit for a spec"
+                stack.append(_Open(path, isinstance(event, yaml.MappingStartEvent), event.anchor))
+                continue
+            if isinstance(event, yaml.ScalarEvent):
+                if len(event.value) > MAX_SCALAR_CHARS:
+                    return where, path, (f"a value of {len(event.value)} characters; a spec's values "
+                                         f"may have at most {MAX_SCALAR_CHARS}")
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            key_text = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+        if parent is not None:
+            parent.size = min(parent.size + size, MAX_NODES + 1)  # big enough to refuse, never huge
+            if parent.mapping:
+                if parent.at_key:
+                    parent.key = key_text
+                parent.at_key = not parent.at_key
+    return None
 
 
 def _parse_when(reader: _Reader, node: Located, key: str) -> Condition | None:
@@ -174,7 +327,8 @@ def _parse_when(reader: _Reader, node: Located, key: str) -> Condition | None:
     except ConditionSyntaxError as err:
         # A quoted condition starts one column after its quote.
         col = node.col + err.offset + (1 if node.quoted else 0)
-        reader.problem((node.line, col), key, f"bad condition {node.value!r}: {err}")
+        shown = node.value if len(node.value) <= 80 else node.value[:77] + "..."
+        reader.problem((node.line, col), key, f"bad condition {shown!r}: {err}")
         return None
 
 
@@ -357,3 +511,29 @@ def _read_constraints(reader: _Reader, node: Located | None) -> dict[str, float]
         else:
             constraints[key] = float(child.value)
     return constraints
+
+
+def _read_reference(reader: _Reader, node: Located | None) -> dict[str, float]:
+    """``report: {reference: {val_error: ..., gmacs: ...}}``: positive numbers for known objectives."""
+    if node is None:
+        return {}
+    if not isinstance(node.value, dict) or set(node.value) - {"reference"}:
+        reader.problem(node, "report", "report is a mapping with 'reference', e.g. "
+                       "reference: {val_error: 0.9, gmacs: 0.05}")
+        return {}
+    child = node.value.get("reference")
+    if child is None:
+        return {}
+    if not isinstance(child.value, dict):
+        reader.problem(child, "report.reference", "reference is a mapping of objective -> value")
+        return {}
+    reference = {}
+    for key, value in child.value.items():
+        if key not in REFERENCE:
+            reader.problem(key_pos(value), f"report.reference.{key}",
+                           f"unknown objective{did_you_mean(key, REFERENCE)}; known: " + ", ".join(REFERENCE))
+        elif not isinstance(value.value, (int, float)) or isinstance(value.value, bool) or value.value <= 0:
+            reader.problem(value, f"report.reference.{key}", "expected a positive number")
+        else:
+            reference[key] = float(value.value)
+    return reference

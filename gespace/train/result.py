@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES = ("ok", "diverged", "stopped", "failed")
-
 
 class StopTraining(Exception):
     """Raised by an ``on_epoch`` callback to end training cleanly after that epoch.
@@ -39,6 +37,7 @@ class TrainResult:
     checkpoint: str | None = None
     point_id: str | None = None
     seed: int = 0
+    precision: str | None = None  # the arithmetic it trained in: train.precision resolved, fp32 or bf16
     traceback: str | None = None
 
     @property
