@@ -37,7 +37,8 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from search.campaign import CampaignSettings, connect_ray, run_campaign
+    from search.campaign import connect_ray, run_campaign
+    from search.settings import CampaignSettings
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "overhead.yaml"

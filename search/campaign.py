@@ -1,85 +1,69 @@
 """Run a search campaign over a design space on Ray Tune, on this machine or a Ray cluster."""
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ray.tune import Callback
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
-from gespace.grammar import anchor_label, load_space
+from gespace.grammar import load_space, point_id
 from search import SCHEDULERS, SEARCHERS
-from search.pareto import pareto_front
+from search.progress import CampaignState, Running, plain_line, render
 from search.records import (CONFIRM, DIVERGED, FAILED, MEASURED, OK, REJECTED, SEARCH, STOPPED, Cost,
                             TrialRecord, best_error, unique_epochs)
-from search.searchers import CampaignSearcher, SeedPlan, _ListSource, make_source
-from search.statistics import campaign_noise, noise_by_epoch, summarise, with_p_front
+from search.schedulers import SuccessiveHalving
+from search.settings import CampaignSettings
+from search.searchers import CampaignSearcher, SeedPlan, ListSource, make_source
+from search.statistics import campaign_noise, summarise, with_p_front
 from search.store import SETTINGS, TORN, CampaignStore, StoreError
+
+
+ETA = 3  # successive halving keeps a third of a rung's trials
 
 
 class CampaignError(Exception):
     """A campaign that cannot start (one line for the user)."""
 
 
-@dataclass
-class CampaignSettings:
-    """What a campaign runs with; stored in campaign.json so --resume continues the same way."""
-
-    spec: str
-    name: str
-    storage: str
-    num_samples: int
-    searcher: str = "random"
-    scheduler: str = "asha"
-    objectives: list[str] = field(default_factory=lambda: ["val_error", "gmacs"])
-    epochs: int | None = None
-    subset: float | None = None
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent: int | None = None
-    seed: int = 0
-    data: str | None = None
-    data_root: str | None = None
-    device: str = "auto"
-    seeds: int = 1  # seeds of each sampled point
-    anchor_seeds: int = 2  # seeds of each anchor: every campaign measures its noise
-    confirm: int = 0  # search points confirmed (with the anchors) after the search
-    confirm_seeds: int = 2
-
-    @property
-    def directory(self) -> Path:
-        return Path(self.storage).resolve() / self.name
-
-    def overrides(self) -> dict[str, Any]:
-        """Training knobs every point of the campaign trains with (part of its id)."""
-        knobs = {"train.epochs": self.epochs, "train.subset": self.subset, "train.dataset": self.data}
-        return {key: value for key, value in knobs.items() if value is not None}
-
-
 def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None,
-            reason: str | None = None) -> TrialRecord:
-    """The store record of a finished Tune trial."""
+            reason: str | None = None, previous: TrialRecord | None = None) -> TrialRecord:
+    """The store record of a finished Tune trial; a continued (promoted) trial's record carries its
+    ``previous`` record's epochs and times."""
     config, last = trial.config, trial.last_result or {}
     status = status or last.get("status")
     if status in (None, "running"):
         status = STOPPED  # ended by the scheduler before its last epoch
     epochs = unique_epochs(history)
+    before = previous if config.get("continued") and previous else None
+    if before:
+        first = epochs[0]["epoch"] if epochs else before.epochs_done + 1
+        epochs = [e for e in before.epochs if e["epoch"] < first] + epochs
+
+    if last.get("train_time") is None:  # stopped by the scheduler: no final report, its epochs' times
+        new = epochs if not before else epochs[before.epochs_done:]
+        last = {**last, "train_time": sum(e.get("epoch_time") or 0.0 for e in new)}
+
+    def total(key: str, field: str) -> float | None:
+        now, then = last.get(key), getattr(before, field, None)
+        return now if then is None or now is None else now + then
+
     return TrialRecord(
         id=config["point_id"], status=status, point=config["point"], name=config.get("name"),
-        seed=config["seed"], phase=config["phase"], cost=Cost.of(config["cost"]), epochs=epochs,
-        budget=config["point"].get("train.epochs"),
+        seed=config["seed"], phase=config["phase"], calibration=bool(config.get("calibration")),
+        cost=Cost.of(config["cost"]), epochs=epochs, budget=config["point"].get("train.epochs"),
         val_error=last.get("val_error") if status in MEASURED else None,
         best_val_error=best_error(epochs), test_error=last.get("test_error") if status == OK else None,
-        reason=reason or last.get("reason"), wall_time=last.get("time_total_s"),
-        train_time=last.get("train_time"), setup_time=last.get("setup_time"),
-        started_at=last.get("started_at"), finished_at=last.get("finished_at"),
-        trial_id=trial.trial_id, order=config["order"])
+        reason=reason or last.get("reason"), wall_time=total("time_total_s", "wall_time"),
+        train_time=total("train_time", "train_time"), setup_time=total("setup_time", "setup_time"),
+        started_at=before.started_at if before else last.get("started_at"), finished_at=last.get("finished_at"),
+        trial_id=trial.trial_id, order=before.order if before else config["order"])
 
 
 def _error_reason(trial: Any) -> str:
@@ -93,70 +77,67 @@ def _error_reason(trial: Any) -> str:
 
 
 class CampaignCallback(Callback):
-    """Appends a record per finished trial to the store and keeps a live progress table."""
+    """Appends a record per finished trial to the store and shows the campaign's progress: a live
+    table on a terminal, a plain line at most every ``LOG_INTERVAL`` seconds (and per finished
+    trial) in a log."""
+
+    LOG_INTERVAL = 60.0
 
     def __init__(self, store: CampaignStore, settings: CampaignSettings, progress: bool,
-                 phase: str = SEARCH) -> None:
+                 phase: str = SEARCH, trials_left: Callable[[], int] = int) -> None:
         self.store, self.settings, self.progress, self.phase = store, settings, progress, phase
+        self.trials_left = trials_left
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.started = time.time()
+        self.logged = 0.0
         self.live: Live | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "live": None}  # Tune pickles its callbacks
+        # Tune pickles its callbacks (the copy is never used): not the live view nor the searcher.
+        return {**self.__dict__, "live": None, "trials_left": int}
 
     def setup(self, **info: Any) -> None:
-        if self.progress:
-            self.live = Live(self.table([]), console=Console(), refresh_per_second=2)
+        if self.progress and sys.stdout.isatty():
+            self.live = Live(render(self.state([])), console=Console(), refresh_per_second=2)
             self.live.start()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self.history.setdefault(trial.trial_id, []).append(result)
         self.refresh(trials)
 
+    def _append(self, trial: Any, status: str | None = None, reason: str | None = None) -> None:
+        unit = (trial.config["point_id"], trial.config["seed"])
+        previous = self.store.finished().get(unit) if trial.config.get("continued") else None
+        self.store.append(_record(trial, self.history.pop(trial.trial_id, []), status, reason, previous))
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store.append(_record(trial, self.history.pop(trial.trial_id, [])))
-        self.refresh(trials)
+        self._append(trial)
+        self.refresh(trials, finished=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store.append(_record(trial, self.history.pop(trial.trial_id, []), FAILED,
-                                  _error_reason(trial)))
-        self.refresh(trials)
+        self._append(trial, FAILED, _error_reason(trial))
+        self.refresh(trials, finished=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if self.live:
-            self.live.update(self.table(trials))
+            self.live.update(render(self.state(trials)))
             self.live.stop()
+        elif self.progress:
+            print(plain_line(self.state(trials)), flush=True)
 
-    def refresh(self, trials: list) -> None:
+    def refresh(self, trials: list, finished: bool = False) -> None:
         if self.live:
-            self.live.update(self.table(trials))
+            self.live.update(render(self.state(trials)))
+        elif self.progress and (finished or time.time() - self.logged >= self.LOG_INTERVAL):
+            self.logged = time.time()
+            print(plain_line(self.state(trials)), flush=True)
 
-    def table(self, trials: list) -> Table:
-        return progress_table(self.store.records(), self.settings, self.phase,
-                              running=sum(1 for t in trials if t.status == "RUNNING"),
-                              elapsed=time.time() - self.started)
-
-
-def progress_table(records: list[TrialRecord], settings: CampaignSettings, phase: str, *, running: int,
-                   elapsed: float) -> Table:
-    """The live view: trials of the phase by status, the seed noise, the best mean error and the front."""
-    statuses = Counter(r.status for r in records if r.phase == phase)
-    noise = campaign_noise(records)
-    summaries = summarise([r for r in records if r.phase == phase], noise)
-    best = min(summaries, key=lambda s: s.error.mean, default=None)
-    front = pareto_front(summaries, settings.objectives)
-    table = Table(title=f"campaign {settings.name}: {phase} ({settings.searcher}), {elapsed:.0f} s")
-    for column in ("trained", "running", "stopped", "failed", "rejected", "seed noise", "best val err",
-                   "best point", "front"):
-        table.add_column(column)
-    trained = statuses[OK] + statuses[STOPPED] + statuses[DIVERGED]
-    table.add_row(str(trained), str(running), str(statuses[STOPPED]), str(statuses[FAILED]),
-                  str(statuses[REJECTED]),
-                  f"±{100 * noise.sigma:.2f} pp (df {noise.df})" if noise.known else "-",
-                  f"{100 * best.error.mean:.2f}%" if best else "-",
-                  "-" if best is None else anchor_label(best.name) if best.name else best.id, str(len(front)))
-    return table
+    def state(self, trials: list) -> CampaignState:
+        running = [Running.of(t) for t in trials if t.status == "RUNNING"]
+        return CampaignState(self.settings.name, self.phase, time.time() - self.started,
+                             [r for r in self.store.latest() if r.phase == self.phase], running,
+                             self.trials_left(), self.settings.max_concurrent or 1,
+                             tuple(self.settings.objectives))
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -172,6 +153,11 @@ def connect_ray(address: str | None, cpus: float | None = None) -> bool:
     # A trial that diverged or failed reports no val_error (it measured none); Tune's
     # strict check would call that an error, and the schedulers skip such a result.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # Ray announces the token authentication it picks for a local cluster as a warning; it is no news
+    # to the user (errors still come through).
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # Tune's hints that a step was slow (a busy CPU) are for Tune's developers, not the user.
+    logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
     if address:
@@ -245,15 +231,24 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
         common = {"cost_fn": point_cost, "overrides": settings.overrides(),
                   "trial_settings": {"campaign_dir": str(store.directory), "data_root": settings.data_root,
                                      "device": settings.device, "cpus_per_trial": settings.cpus_per_trial}}
-        source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
         plan = SeedPlan(SEARCH, settings.seed, settings.anchor_seeds, settings.seeds)
+        calibration = _calibration_points(space, settings)
+        if settings.grace == "auto" and calibration:  # the cohort first: it sets the grace period
+            cohort = CampaignSearcher(space, store, source=ListSource([]), plan=plan, points=0,
+                                      calibration=calibration, **common)
+            _fit(cohort, None, settings, store, progress, console)
+        grace = _grace(settings, store, space)
+        scheduler, halving = _scheduler(settings, space, store, grace)
+        source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
         searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
-                                    **common)
-        _fit(searcher, _scheduler(settings, space), settings, store, progress, console)
+                                    halving=halving, rungs=len(halving.rungs) if halving else 0,
+                                    calibration=calibration, **common)
+        confirmation = (len(space.anchors()) + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
+        _fit(searcher, scheduler, settings, store, progress, console, later=confirmation)
         if settings.confirm:
             points = _confirmation_points(store, space, settings)
             plan = SeedPlan(CONFIRM, settings.seed, settings.confirm_seeds, settings.confirm_seeds)
-            searcher = CampaignSearcher(space, store, source=_ListSource(points), plan=plan,
+            searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan,
                                         points=len(points), **common)
             _fit(searcher, None, settings, store, progress, console)
     finally:
@@ -263,21 +258,74 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
     return store
 
 
-def _scheduler(settings: CampaignSettings, space: Any) -> Any:
-    """The search phase's early-stopping scheduler (None: every trial runs its whole budget)."""
-    if settings.scheduler == "none":
-        return None
-    from search.schedulers import AnchoredASHA
-
+def max_epochs(settings: CampaignSettings, space: Any) -> int:
+    """The full budget of the campaign's points, in epochs."""
     epoch_values = space.knobs["train.epochs"].domain.values() or [space.knobs["train.epochs"].default]
-    max_epochs = settings.epochs or max(epoch_values)
-    return AnchoredASHA(time_attr="epoch", metric="val_error", mode="min", max_t=max_epochs,
-                        grace_period=1, reduction_factor=3)
+    return settings.epochs or max(epoch_values)
+
+
+def _exempt(config: dict[str, Any]) -> bool:
+    """Trials that run their whole budget whatever the scheduler says: anchors and the calibration cohort."""
+    return bool(config.get("name") or config.get("calibration"))
+
+
+def _scheduler(settings: CampaignSettings, space: Any, store: CampaignStore, grace: int
+               ) -> tuple[Any, SuccessiveHalving | None]:
+    """The search phase's early-stopping scheduler (None: every trial runs its whole budget), and
+    the successive-halving state a multi-objective one shares with the searcher."""
+    budget = max_epochs(settings, space)
+    if settings.scheduler == "none" or grace >= budget:
+        return None, None
+    if settings.scheduler == "asha":
+        from search.schedulers import AnchoredASHA
+
+        return AnchoredASHA(time_attr="epoch", metric="val_error", mode="min", max_t=budget,
+                            grace_period=grace, reduction_factor=ETA), None
+    from search.schedulers import MultiObjectiveSH
+
+    halving = SuccessiveHalving(max_t=budget, grace=grace, eta=ETA, synchronous=settings.scheduler == "mosha",
+                                min_results=settings.min_results)
+    for record in store.latest():  # a resumed campaign's trials, as the rungs saw them
+        if record.phase == SEARCH and record.epochs and record.seed is not None:
+            results = {e["epoch"]: (e["val_error"],) + tuple(record.objective(o) for o in settings.objectives[1:])
+                       for e in record.epochs if e.get("val_error") is not None}
+            halving.restore(record.unit, results, record.epochs_done,
+                            exempt=bool(record.name or record.calibration))
+    return MultiObjectiveSH(halving, settings.objectives, exempt=_exempt), halving
+
+
+def _calibration_points(space: Any, settings: CampaignSettings) -> list[tuple[str | None, dict[str, Any]]]:
+    """The calibration cohort: the anchors, then Sobol points (stratified over every knob) up to
+    ``settings.calibrate`` distinct points."""
+    if not settings.calibrate:
+        return []
+    overrides = settings.overrides()
+    chosen = {point_id(p): (name, p) for name, p in
+              ((name, space.canonicalise({**point, **overrides})) for name, point in space.anchors())}
+    for point in space.iter_samples(seed=settings.seed, method="sobol"):
+        if len(chosen) >= settings.calibrate:
+            break
+        point = space.canonicalise({**point, **overrides})
+        chosen.setdefault(point_id(point), (None, point))
+    return list(chosen.values())
+
+
+def _grace(settings: CampaignSettings, store: CampaignStore, space: Any) -> int:
+    """The first rung's epoch: given, or (``auto``) the first epoch whose ranking the calibration
+    says predicts the full-budget one."""
+    if settings.grace != "auto":
+        return int(settings.grace)
+    from search.calibration import calibrate, first_trusted_epoch
+
+    budget = max_epochs(settings, space)
+    # No epoch to trust: no early decisions at all.
+    return first_trusted_epoch(calibrate(store.latest(), budget)) or budget
 
 
 def _fit(searcher: CampaignSearcher, scheduler: Any, settings: CampaignSettings, store: CampaignStore,
-         progress: bool, console: Console) -> None:
-    """Run one phase on Tune until its searcher has nothing left."""
+         progress: bool, console: Console, later: int = 0) -> None:
+    """Run one phase on Tune until its searcher has nothing left (``later``: trials of the phases
+    after it, for the ETA)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
@@ -300,7 +348,8 @@ def _fit(searcher: CampaignSearcher, scheduler: Any, settings: CampaignSettings,
         run_config=tune.RunConfig(
             name=f"ray-{searcher.plan.phase}", storage_path=str(store.directory), verbose=0,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            callbacks=[CampaignCallback(store, settings, progress, searcher.plan.phase)]),
+            callbacks=[CampaignCallback(store, settings, progress, searcher.plan.phase,
+                                        lambda: searcher.pending_trials() + later)]),
     )
     tuner.fit()
 
@@ -314,7 +363,7 @@ def _confirmation_points(store: CampaignStore, space: Any, settings: CampaignSet
     """
     chosen = store.confirmation()
     if chosen is None:
-        records = [r for r in store.records() if r.phase == SEARCH]
+        records = [r for r in store.latest() if r.phase == SEARCH]
         summaries = with_p_front(summarise(records, campaign_noise(records)), settings.objectives)
         candidates = sorted((s for s in summaries if not s.name and s.p_front > 0),
                             key=lambda s: -s.p_front)[:settings.confirm]

@@ -6,6 +6,7 @@ import argparse
 from gespace.cli import UserError
 from search import SCHEDULERS, SEARCHERS
 from search.pareto import OBJECTIVES
+from search.settings import default
 from search.store import StoreError
 
 
@@ -31,21 +32,48 @@ def _positive(text: str) -> int:
     return value
 
 
+def _grace(text: str) -> int | str:
+    return text if text == "auto" else _positive(text)
+
+
+# Multi-objective campaigns up to this many points wait for whole rungs (mosha) by default.
+SYNCHRONOUS_POINTS = 32
+
+
+def default_scheduler(objectives: list[str], points: int) -> str:
+    if len(objectives) == 1:
+        return "asha"
+    return "mosha" if points <= SYNCHRONOUS_POINTS else "moasha"
+
+
 def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="run a search campaign over a space on Ray Tune")
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--num-samples", type=int, default=16,
                         help="distinct points to search, anchors included (default 16)")
-    parser.add_argument("--seeds", type=_positive, default=1,
-                        help="seeds each sampled point trains under (default 1)")
-    parser.add_argument("--anchor-seeds", type=_positive, default=2,
-                        help="seeds each anchor trains under (default 2: every campaign measures its noise)")
-    parser.add_argument("--confirm", type=_count, default=0, metavar="N",
+    parser.add_argument("--seeds", type=_positive, default=default("seeds"),
+                        help="seeds each sampled point trains under (default %(default)s)")
+    parser.add_argument("--anchor-seeds", type=_positive, default=default("anchor_seeds"),
+                        help="seeds each anchor trains under (default %(default)s: every campaign measures "
+                             "its noise)")
+    parser.add_argument("--confirm", type=_count, default=default("confirm"), metavar="N",
                         help="after the search, train the N points most likely on the front and the anchors "
                              "under fresh seeds at the full budget; the report's 'Confirmed' table")
-    parser.add_argument("--confirm-seeds", type=_positive, default=2, help="seeds of each confirmed point")
+    parser.add_argument("--confirm-seeds", type=_positive, default=default("confirm_seeds"),
+                        help="seeds of each confirmed point (default %(default)s)")
     parser.add_argument("--searcher", choices=SEARCHERS, default="random")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha")
+    parser.add_argument("--scheduler", choices=SCHEDULERS,
+                        help="early stopping: asha (validation error alone), mosha / moasha (multi-objective "
+                             "successive halving, synchronous / asynchronous), none; default: mosha for "
+                             f"multi-objective campaigns of at most {SYNCHRONOUS_POINTS} points, moasha above, "
+                             "asha for one objective")
+    parser.add_argument("--grace", type=_grace, default=default("grace"),
+                        help="first rung in epochs, or 'auto': the first epoch the calibration trusts")
+    parser.add_argument("--min-results", type=_positive, default=default("min_results"),
+                        help="moasha: results a rung holds before it promotes anything (default %(default)s)")
+    parser.add_argument("--calibrate", type=_count, default=default("calibrate"), metavar="N",
+                        help="N points (the anchors, then Sobol points) trained to the full budget under "
+                             "2 seeds: how well early rankings predict final ones")
     parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"],
                         help="comma list of val_error, gmacs, params_m (default val_error,gmacs)")
     parser.add_argument("--epochs", type=int, help="train every point for this many epochs (train.epochs)")
@@ -68,12 +96,15 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from gespace.grammar import load_space
-    from search.campaign import CampaignError, CampaignSettings, run_campaign
+    from search.campaign import CampaignError, run_campaign
+    from search.settings import CampaignSettings
     from search.report import write_report
 
     settings = CampaignSettings(
         spec=args.spec, name=args.name or load_space(args.spec).name, storage=args.storage,
-        num_samples=args.num_samples, searcher=args.searcher, scheduler=args.scheduler,
+        num_samples=args.num_samples, searcher=args.searcher,
+        scheduler=args.scheduler or default_scheduler(args.objectives, args.num_samples),
+        grace=args.grace, min_results=args.min_results, calibrate=args.calibrate,
         objectives=args.objectives, epochs=args.epochs, subset=args.subset,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
@@ -106,7 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         write_report([args.directory, *args.compare], objectives=args.objectives, out_dir=args.out)
         if args.replicas:
-            write_replica_report([args.directory, *args.replicas], out_dir=args.out)
+            write_replica_report([args.directory, *args.replicas], objectives=args.objectives, out_dir=args.out)
     except StoreError as error:
         raise UserError(str(error)) from None
     return 0

@@ -81,6 +81,7 @@ class TrialRecord:
     trial_id: str | None = None
     order: int | None = None  # suggestion order (anchors first)
     phase: str = SEARCH
+    calibration: bool = False  # of the calibration cohort: full budget whatever the scheduler says
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:

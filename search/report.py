@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from gespace.grammar import anchor_label
+from search.calibration import TRUSTED, calibrate, first_trusted_epoch
+from search.hypervolume import REFERENCE, History, history, replica_band, space_bounds
 from search.pareto import pareto_front
 from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord
 from search.statistics import (BETTER, WORSE, Estimate, Noise, PointSummary, campaign_noise,
@@ -69,7 +74,7 @@ def load_campaigns(directories: Sequence[str | Path]) -> list[tuple[str, list[Tr
     campaigns = []
     for directory in directories:
         store = CampaignStore(directory)
-        campaigns.append((store.settings().get("name") or store.directory.name, store.records()))
+        campaigns.append((store.settings().get("name") or store.directory.name, store.latest()))
     return campaigns
 
 
@@ -117,6 +122,11 @@ class Section:
     def markdown(self) -> str:
         table = _markdown(self.rows, self.columns) if self.rows else "none\n"
         return f"## {self.title}\n\n" + table + "".join(f"\n{note}\n" for note in self.notes)
+
+
+def report_console() -> Console:
+    """The terminal's width on a terminal; in a log or a pipe, wide enough that no column is cut."""
+    return Console() if sys.stdout.isatty() else Console(width=200, highlight=False)
 
 
 def _interval(estimate: Estimate | None, scale: float = 100) -> str:
@@ -252,19 +262,26 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     pareto.md (every section), pareto.csv (the search's front), confirmed.csv,
     comparisons.csv, trials.csv (every trial) and pareto.png.
     """
-    console = console or Console()
+    console = console or report_console()
     campaigns = load_campaigns(directories)
     out = Path(out_dir or directories[0])
     out.mkdir(parents=True, exist_ok=True)
     multi = len(campaigns) > 1
     sections: list[Section] = []
     plotted = []
-    for name, records in campaigns:
+    histories = []
+    for directory, (name, records) in zip(directories, campaigns):
         campaign_parts, by_phase = campaign_sections(name, records, objectives, multi)
         sections += campaign_parts
         plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
                         "confirmed" if CONFIRM in by_phase else "search"))
-    paths = {"markdown": out / "pareto.md", "trials": out / "trials.csv", "plot": out / "pareto.png"}
+        sections.append(calibration_section(name, records, multi))
+        ideal, reference = campaign_bounds(directory, objectives)
+        histories.append((name, history(records, objectives, reference, ideal)))
+        sections.append(hypervolume_section(name, histories[-1][1], ideal, reference, multi))
+    paths = {"markdown": out / "pareto.md", "trials": out / "trials.csv", "plot": out / "pareto.png",
+             "hypervolume": out / "hypervolume.png"}
+    plot_hypervolume(histories, paths["hypervolume"])
     csv_rows: dict[str, list[dict[str, str]]] = {}
     for section in sections:
         section.print(console)
@@ -290,6 +307,89 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
                 paths["plot"])
     console.print("report: " + ", ".join(str(p) for p in dict.fromkeys(paths.values()) if p.exists()))
     return paths
+
+
+def campaign_bounds(directory: str | Path, objectives: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """The hypervolume ideal and reference points of a campaign's space (`search.hypervolume`), cached."""
+    from gespace.grammar import load_space
+
+    store = CampaignStore(directory)
+    return space_bounds(load_space(store.spec_path), objectives, cache=store.directory / REFERENCE)
+
+
+def _correlation_text(value: float, interval: tuple[float, float]) -> str:
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def calibration_section(campaign: str, records: list[TrialRecord], multi: bool) -> Section:
+    """How well each epoch's ranking of the calibration cohort predicts its full-budget ranking."""
+    budget = max((r.budget or 0 for r in records), default=0)
+    result = calibrate(records, budget)
+    title = (f"{campaign}: " if multi else "") + "Fidelity calibration: epoch ranking vs full budget"
+    columns = ("epoch", "points", "spearman [95% CI]", "kendall [95% CI]")
+    if result is None:
+        return Section(title, columns, [], ["No calibration cohort with 4 points or more (--calibrate N)."])
+    rows = [{"epoch": str(c.epoch), "points": str(c.points),
+             "spearman [95% CI]": _correlation_text(c.spearman, c.spearman_interval),
+             "kendall [95% CI]": _correlation_text(c.kendall, c.kendall_interval)} for c in result.epochs]
+    notes = []
+    if result.ceiling is not None:
+        c = result.ceiling
+        rows.append({"epoch": f"ceiling: seed vs seed at {budget}", "points": str(c.points),
+                     "spearman [95% CI]": _correlation_text(c.spearman, c.spearman_interval),
+                     "kendall [95% CI]": _correlation_text(c.kendall, c.kendall_interval)})
+    trusted = first_trusted_epoch(result)
+    notes.append(f"First epoch whose Spearman interval clears {TRUSTED}: "
+                 + (f"{trusted} (what --grace auto uses)." if trusted else "none (--grace auto stops nothing)."))
+    notes += [f"Warning: {w}." for w in result.warnings]
+    return Section(title, columns, rows, notes, None)
+
+
+def hypervolume_section(campaign: str, record: History, ideal: dict[str, float], reference: dict[str, float],
+                        multi: bool) -> Section:
+    """The normalised hypervolume after a quarter, half, three quarters and all of the trials."""
+    title = (f"{campaign}: " if multi else "") + "Hypervolume of the full-budget front (normalised)"
+
+    def text(point: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.4g}" for k, v in point.items())
+
+    notes = [f"From the ideal point ({text(ideal)}: zero error, the space's smallest cost) to the reference "
+             f"({text(reference)}: report.reference in the spec, else chance-level error and the space's "
+             "largest cost); 1.0 would be a perfect model at the smallest cost."]
+    if not record.trials:
+        return Section(title, ("trials", "seconds", "hypervolume"), [], notes)
+    count = len(record.trials)
+    marks = sorted({max(1, math.ceil(count * q)) for q in (0.25, 0.5, 0.75, 1.0)})
+    rows = [{"trials": str(record.trials[m - 1]), "seconds": f"{record.seconds[m - 1]:.0f}",
+             "hypervolume": f"{record.hypervolume[m - 1]:.4f}"} for m in marks]
+    return Section(title, ("trials", "seconds", "hypervolume"), rows, notes)
+
+
+def plot_hypervolume(histories: list[tuple[str, History]], path: Path,
+                     band: tuple[np.ndarray, ...] | None = None) -> None:
+    """Hypervolume against trials finished and against wall time, one line per campaign."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (by_trial, by_time) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, record in histories:
+        by_trial.step(record.trials, record.hypervolume, where="post", label=name)
+        by_time.step([s / 60 for s in record.seconds], record.hypervolume, where="post", label=name)
+    if band is not None:
+        trials, mean, low, high = band
+        by_trial.plot(trials, mean, color="black", label="mean of replicas")
+        by_trial.fill_between(trials, low, high, color="black", alpha=0.15, label="95% CI")
+    by_trial.set_xlabel("trials finished")
+    by_time.set_xlabel("wall time (min)")
+    for axis in (by_trial, by_time):
+        axis.set_ylabel("normalised hypervolume")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 REPLICA_COLUMNS = ("point", "id", "seeds", "val_err_%", "test_err_%", "params_m", "gmacs")
@@ -326,19 +426,28 @@ def replica_rows(campaigns: list[tuple[str, list[TrialRecord]]]) -> list[dict[st
     return rows
 
 
-def write_replica_report(directories: Sequence[str | Path], *, out_dir: str | Path | None = None,
-                         console: Console | None = None) -> dict[str, Path]:
-    """Table-5-style table of campaigns repeated with other seeds: replicas.md and replicas.csv."""
-    console = console or Console()
-    rows = replica_rows(load_campaigns(directories))
+def write_replica_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = ("val_error", "gmacs"),
+                         out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Path]:
+    """Campaigns repeated with other seeds: a Table-5-style table (replicas.md, replicas.csv) and
+    their hypervolume histories with the mean and its 95% interval (hypervolume-replicas.png)."""
+    console = console or report_console()
+    campaigns = load_campaigns(directories)
+    rows = replica_rows(campaigns)
     out = Path(out_dir or directories[0])
     out.mkdir(parents=True, exist_ok=True)
     title = f"{len(directories)} replicas: mean ± std over seeds (validation ranks; test shown)"
     console.print(_rich_table(title, rows, REPLICA_COLUMNS))
     (out / "replicas.md").write_text(f"## {title}\n\n" + _markdown(rows, REPLICA_COLUMNS))
     (out / "replicas.csv").write_text(_csv(rows, REPLICA_COLUMNS))
-    console.print(f"report: {out / 'replicas.md'}, {out / 'replicas.csv'}")
-    return {"markdown": out / "replicas.md", "csv": out / "replicas.csv"}
+    histories = []
+    for directory, (name, records) in zip(directories, campaigns):
+        ideal, reference = campaign_bounds(directory, objectives)
+        histories.append((name, history(records, objectives, reference, ideal)))
+    plot = out / "hypervolume-replicas.png"
+    usable = [h for _, h in histories if h.trials]
+    plot_hypervolume(histories, plot, replica_band(usable) if usable else None)
+    console.print(f"report: {out / 'replicas.md'}, {out / 'replicas.csv'}, {plot}")
+    return {"markdown": out / "replicas.md", "csv": out / "replicas.csv", "hypervolume": plot}
 
 
 _AXIS = {"val_error": "validation error (%)", "gmacs": "GMACs", "params_m": "parameters (M)"}

@@ -5,8 +5,9 @@ successive halving over all of a campaign's objectives: at each rung (epochs
 grace, grace*eta, ...) it ranks the (point, seed) trials that reached the rung
 by non-dominated sorting of (validation error at that epoch, costs), ties
 broken by crowding distance, and continues the best 1/eta of them. Errors
-closer than the campaign's seed noise at that epoch count as equal, so noise
-does not decide a promotion.
+closer than the seed noise at that rung (pooled over the points the rung holds
+under several seeds: the anchors, a calibration cohort) count as equal, so
+noise does not decide a promotion.
 
 A trial is stopped when it reaches a rung (unless already promoted there);
 a promotion continues it later as a new Tune trial that resumes the trainer's
@@ -19,8 +20,8 @@ for results that arrive later, which is what removes launch-order bias:
   results (its best 1/eta so far, including trials stopped there earlier), as
   in the original ASHA's promotion rule.
 
-Anchors (and a calibration cohort) are exempt: they run their whole budget and
-their results set the bar.
+Anchors (and a calibration cohort) are exempt: they run their whole budget,
+outside the halving; their seeds measure the noise that sets the tolerance.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from search.statistics import pooled_noise
 
 Unit = tuple[str, int]  # (point id, seed)
 Vector = tuple[float, ...]
@@ -44,7 +47,8 @@ class AnchoredASHA(ASHAScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, result)
-        return TrialScheduler.CONTINUE if trial.config.get("name") else action
+        exempt = trial.config.get("name") or trial.config.get("calibration")
+        return TrialScheduler.CONTINUE if exempt else action
 
 
 def _dominates(a: Vector, b: Vector, tolerance: Sequence[float]) -> bool:
@@ -105,15 +109,26 @@ class SuccessiveHalving:
     """The bookkeeping of multi-objective successive halving over (point, seed) units (no Tune)."""
 
     def __init__(self, *, max_t: int, grace: int = 1, eta: int = 3, synchronous: bool = True,
-                 min_results: int | None = None, noise: Callable[[int], float | None] | None = None) -> None:
+                 min_results: int | None = None) -> None:
         self.max_t, self.eta, self.synchronous = max_t, eta, synchronous
         self.min_results = min_results if min_results is not None else eta
-        self.noise = noise or (lambda epoch: None)
         self.rungs = [Rung(grace * eta ** k) for k in range(64) if grace * eta ** k < max_t]
         self.units: set[Unit] = set()
         self.exempt: set[Unit] = set()
         self.ended: dict[Unit, int] = {}  # unit -> last epoch trained, while it is not running
         self.launching = True
+
+    def restore(self, unit: Unit, results: dict[int, Vector], last_epoch: int, exempt: bool = False) -> None:
+        """A unit of a resumed campaign, from its records: promoted wherever it trained past a rung."""
+        self.units.add(unit)
+        if exempt:
+            self.exempt.add(unit)
+        for rung in self.rungs:
+            if rung.epoch in results:
+                rung.results[unit] = results[rung.epoch]
+                if last_epoch > rung.epoch:
+                    rung.promoted.add(unit)
+        self.ended[unit] = last_epoch
 
     def add(self, unit: Unit, exempt: bool = False) -> None:
         """A trial of the unit starts (a new unit, or a promoted one continuing)."""
@@ -164,18 +179,31 @@ class SuccessiveHalving:
         return ready and self._awaited(index) == 0
 
     def _best(self, rung: Rung) -> list[Unit]:
-        """The rung's best 1/eta (exempt units take places: they set the bar), when it may decide."""
+        """The best 1/eta of the rung's halving units, once it may decide.
+
+        Exempt units run outside the halving (they neither take nor give places),
+        so a third of the searched trials go on whatever the number of anchors.
+        """
         index = self.rungs.index(rung)
-        if not rung.results:
+        results = {u: v for u, v in rung.results.items() if u not in self.exempt}
+        if not results:
             return []
-        if self.synchronous or len(rung.results) < self.min_results:
+        if self.synchronous or len(results) < self.min_results:
             if not self.complete(index):
                 return []
-        slots = math.ceil(len(rung.results) / self.eta)
-        sigma = self.noise(rung.epoch) or 0.0
-        width = len(next(iter(rung.results.values())))
-        best = promotion_order(rung.results, (sigma,) + (0.0,) * (width - 1))[:slots]
-        return [unit for unit in best if unit not in self.exempt]
+        sigma = self.noise(rung)
+        width = len(next(iter(results.values())))
+        return promotion_order(results, (sigma,) + (0.0,) * (width - 1))[:math.ceil(len(results) / self.eta)]
+
+    @staticmethod
+    def noise(rung: Rung) -> float:
+        """The seed noise of error at the rung: pooled over its points with several seeds (the
+        anchors, the calibration cohort); 0 until there are some. From the rung's own results, so a
+        complete rung always decides the same way."""
+        by_point: dict[str, list[float]] = {}
+        for (pid, _), vector in rung.results.items():
+            by_point.setdefault(pid, []).append(vector[0])
+        return pooled_noise(by_point.values()).sigma or 0.0
 
     def promotions(self) -> list[Unit]:
         """Units to continue now (stopped at a rung and among its best), highest rung first; marks them."""

@@ -26,6 +26,7 @@ from gespace.grammar import Point, Space, point_id
 from gespace.grammar.domains import Choice, FloatRange, IntRange
 from search import SEARCHERS
 from search.records import CONFIRM, DIVERGED, FAILED, MEASURED, REJECTED, SEARCH, STOPPED, Cost, TrialRecord
+from search.schedulers import SuccessiveHalving
 from search.store import CampaignStore
 
 _MAX_DRAWS = 2000  # candidates examined per suggestion before giving Tune a pause
@@ -165,7 +166,7 @@ def searcher_value(record: TrialRecord, name: str) -> float | None:
     return record.objective(name)
 
 
-class _ListSource:
+class ListSource:
     """A fixed list of (name, point): the confirmation phase's points."""
 
     def __init__(self, points: list[tuple[str | None, Point]]) -> None:
@@ -205,9 +206,9 @@ class SeedPlan:
     anchor_seeds: int = 2
     point_seeds: int = 1
 
-    def seeds(self, anchor: bool) -> list[int]:
+    def seeds(self, anchor: bool, at_least: int = 1) -> list[int]:
         first = self.base + (CONFIRM_SEED_OFFSET if self.phase == CONFIRM else 0)
-        return [first + i for i in range(self.anchor_seeds if anchor else self.point_seeds)]
+        return [first + i for i in range(max(at_least, self.anchor_seeds if anchor else self.point_seeds))]
 
 
 class CampaignSearcher(Searcher):
@@ -219,9 +220,15 @@ class CampaignSearcher(Searcher):
 
     def __init__(self, space: Space, store: CampaignStore, *, source: Any, plan: SeedPlan, points: int,
                  cost_fn: Callable[[Point], Any], trial_settings: dict[str, Any],
-                 overrides: dict[str, Any] | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, halving: SuccessiveHalving | None = None,
+                 rungs: int = 0, calibration: list[tuple[str | None, Point]] | None = None) -> None:
         super().__init__(metric=None, mode=None)  # the campaign keeps its own objectives
         self.space, self.store, self.source, self.plan = space, store, source, plan
+        # Multi-objective successive halving: promoted (point, seed) trials continue from here.
+        self.halving, self.rungs = halving, rungs
+        # The calibration cohort comes first, under two seeds at least, and adds to the budget.
+        self.calibration = ListSource(calibration or [])
+        self.calibration_ids: set[str] = set()
         self.budget = points
         self.cost_fn = cost_fn
         self.trial_settings = trial_settings
@@ -238,8 +245,11 @@ class CampaignSearcher(Searcher):
             if record.phase == plan.phase and record.status != REJECTED and record.id not in self.points:
                 point = space.canonicalise(record.point)  # JSON gave lists for tuples
                 self.points[record.id] = (record.name, point, dataclasses.asdict(record.cost))
+                if record.calibration:
+                    self.calibration_ids.add(record.id)
         for pid, (name, point, cost) in self.points.items():
             self._enqueue(pid, name, point, cost, None)
+        self.budget += sum(1 for name, _ in self.calibration.points if name is None)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to save: a campaign resumes from its trials.jsonl (see `run_campaign`)."""
@@ -250,17 +260,24 @@ class CampaignSearcher(Searcher):
     def trials_left(self) -> int:
         """An upper bound on the Tune trials this searcher will still suggest."""
         most = max(self.plan.anchor_seeds, self.plan.point_seeds)
-        return len(self.queue) + max(0, self.budget - len(self.points)) * most
+        new = len(self.queue) + max(0, self.budget - len(self.points)) * most
+        return new * (1 + self.rungs) + len(self.points) * most * self.rungs  # + continuations
+
+    def pending_trials(self) -> int:
+        """Trials not yet started that the phase will surely run (promotions may add some)."""
+        return len(self.queue) + max(0, self.budget - len(self.points)) * self.plan.point_seeds
 
     def _enqueue(self, pid: str, name: str | None, point: Point, cost: dict[str, Any],
                  token: str | None) -> bool:
         """Queue the seeds of a point that are neither done nor under way; False if none."""
         queued = {(c["point_id"], c["seed"]) for c in self.queue}
-        seeds = [s for s in self.plan.seeds(anchor=name is not None)
+        calibration = pid in self.calibration_ids
+        seeds = self.plan.seeds(anchor=name is not None, at_least=2 if calibration else 1)
+        seeds = [s for s in seeds
                  if (pid, s) not in self.finished and (pid, s) not in self.running and (pid, s) not in queued]
         for seed in seeds:
             self.queue.append({"point": point, "point_id": pid, "name": name, "cost": cost, "seed": seed,
-                               "phase": self.plan.phase, **self.trial_settings})
+                               "phase": self.plan.phase, "calibration": calibration, **self.trial_settings})
         if seeds:
             self.tokens[pid] = token
         return bool(seeds)
@@ -274,8 +291,21 @@ class CampaignSearcher(Searcher):
         mean = sum(r.val_error for r in measured) / len(measured)
         return dataclasses.replace(measured[0], val_error=mean)
 
+    def _continue(self, unit: tuple[str, int]) -> None:
+        """Queue a promoted (point, seed) first: its trial resumes the trainer's checkpoint."""
+        del self.finished[unit]
+        name, point, cost = self.points[unit[0]]
+        self.queue.appendleft({"point": point, "point_id": unit[0], "name": name, "cost": cost,
+                               "seed": unit[1], "phase": self.plan.phase, "continued": True,
+                               "calibration": unit[0] in self.calibration_ids, **self.trial_settings})
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         for _ in range(_MAX_DRAWS):
+            if self.halving is not None:
+                if not self.queue and len(self.points) >= self.budget:
+                    self.halving.done_launching()
+                for unit in reversed(self.halving.promotions()):
+                    self._continue(unit)
             if self.queue:
                 config = self.queue.popleft()
                 unit = (config["point_id"], config["seed"])
@@ -284,10 +314,13 @@ class CampaignSearcher(Searcher):
                 self.suggested += 1
                 return {**config, "order": self.suggested}
             if len(self.points) >= self.budget:
-                return Searcher.FINISHED
-            candidate = self.source.next()
-            if candidate is None:
-                return Searcher.FINISHED if not self.running else None
+                # Promotions may still come from trials under way (successive halving).
+                return None if self.halving is not None and self.running else Searcher.FINISHED
+            calibrating = self.calibration.next()
+            candidate = calibrating or self.source.next()
+            if candidate is None:  # the space is exhausted
+                self.budget = len(self.points)
+                continue
             name, point, token = candidate
             # Campaign-wide training knobs (--epochs, --subset, --data) are part of the point.
             point = self.space.canonicalise({**point, **self.overrides})
@@ -296,6 +329,8 @@ class CampaignSearcher(Searcher):
                 self.source.tell(token, None, error=True)
                 continue
             if pid in self.points:  # chosen before: answered from what it has
+                if calibrating:  # a resumed campaign's cohort: its missing seeds are queued already
+                    continue
                 self.source.tell(token, self._results(pid))
                 continue
             # Costed here, once (composed from cached parts): the trial gets the figures in
@@ -313,6 +348,8 @@ class CampaignSearcher(Searcher):
                 continue
             summary = dataclasses.asdict(Cost.of(cost))
             self.points[pid] = (name, point, summary)
+            if calibrating:
+                self.calibration_ids.add(pid)
             if not self._enqueue(pid, name, point, summary, token):
                 self.source.tell(token, self._results(pid))
         return None
@@ -328,7 +365,8 @@ class CampaignSearcher(Searcher):
             status = STOPPED  # ended by the scheduler
         self.finished[unit] = TrialRecord(
             id=unit[0], status=status, point={}, seed=unit[1], cost=Cost.of(result), phase=self.plan.phase,
-            val_error=result.get("val_error") if status in MEASURED else None)
+            val_error=result.get("val_error") if status in MEASURED else None,
+            calibration=unit[0] in self.calibration_ids)
         pid = unit[0]
         under_way = any(p == pid for p, _ in self.running) or any(c["point_id"] == pid for c in self.queue)
         if not under_way and pid in self.tokens:

@@ -131,18 +131,21 @@ class PointSummary:
 
 
 def summarise(records: Iterable[TrialRecord], noise: Noise) -> list[PointSummary]:
-    """Full-budget records grouped by point (in first-seen order), each with its error estimate."""
+    """Full-budget records grouped by point (in first-seen order), each with its error estimate
+    (test errors with the seed noise of test error, pooled the same way)."""
     groups: dict[str, list[TrialRecord]] = {}
     for record in full_budget(records):
         groups.setdefault(record.id, []).append(record)
+    tests = {pid: {r.seed: r.test_error for r in group if r.test_error is not None}
+             for pid, group in groups.items()}
+    test_noise = pooled_noise(list(t.values()) for t in tests.values())
     summaries = []
     for pid, group in groups.items():
         errors = {r.seed: r.val_error for r in group}
-        tests = {r.seed: r.test_error for r in group if r.test_error is not None}
         summaries.append(PointSummary(
-            pid, group[0].name, group[0].point, group[0].cost, errors, tests,
+            pid, group[0].name, group[0].point, group[0].cost, errors, tests[pid],
             estimate(list(errors.values()), noise),
-            estimate(list(tests.values()), noise) if tests else None, records=group))
+            estimate(list(tests[pid].values()), test_noise) if tests[pid] else None, records=group))
     return summaries
 
 

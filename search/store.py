@@ -178,6 +178,11 @@ class CampaignStore:
                 except (json.JSONDecodeError, UnicodeDecodeError, RecordError, TypeError) as err:
                     raise CorruptRecords(f"{self.trials_path}:{number}: not a trial record ({err})") from None
 
+    def latest(self) -> list[TrialRecord]:
+        """The latest record of each (point, seed), in the order first written: a trial continued
+        after a promotion supersedes its stopped record."""
+        return list(self.finished().values())
+
     def finished(self) -> dict[tuple[str, int | None], TrialRecord]:
         """The latest record per (point id, seed): what a resumed campaign must not train again."""
         return {record.unit: record for record in self._iter_records()}

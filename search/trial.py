@@ -41,7 +41,9 @@ def run_trial(config: dict[str, Any]) -> None:
     result = train(model, point=point, data_root=config["data_root"],
                    device=config["device"], seed=config["seed"],
                    out_dir=str(Path(config["campaign_dir"]) / "trials" / pid / f"s{config['seed']}"),
-                   callback=on_epoch, progress=False, threads=max(1, int(config["cpus_per_trial"])))
+                   # A promoted trial (or one a killed campaign left half-way) continues its checkpoint.
+                   resume=True, callback=on_epoch, progress=False,
+                   threads=max(1, int(config["cpus_per_trial"])))
     final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
              "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time,
              "setup_time": setup_time, "started_at": started_at, "finished_at": time.time()}

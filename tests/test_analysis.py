@@ -164,6 +164,7 @@ def test_analyze_edf_command(tmp_path, capsys):
     import csv
 
     from gespace.cli import main
+    from search.records import Cost, TrialRecord
     from search.store import CampaignStore
 
     spec = tmp_path / "spec.yaml"
@@ -172,8 +173,8 @@ def test_analyze_edf_command(tmp_path, capsys):
     store.create(str(spec), {"name": "c"})
     for i, (op, error) in enumerate([("pool", 0.10), ("pool", 0.20), ("pool", 0.30),
                                      ("dwconv", 0.05), ("dwconv", 0.15), ("dwconv", 0.25)]):
-        store.append({"id": str(i), "status": "ok", "val_error": error, "cost": {"gmacs": 1.0 + i},
-                      "point": {"ge.gather.op": op}})
+        store.append(TrialRecord(id=str(i), status="ok", val_error=error, cost=Cost(gmacs=1.0 + i),
+                                 point={"ge.gather.op": op}))
     assert main(["analyze", "edf", str(store.directory), "--by", "ge.gather.op", "--bootstrap", "50",
                  "--out", str(tmp_path)]) == 0
     text = (tmp_path / "edf.csv").read_text()

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from gespace.grammar import load_space, point_id
-from search.campaign import CampaignSettings, connect_ray, run_campaign
+from search.campaign import connect_ray, run_campaign
+from search.settings import CampaignSettings
 from search.store import CampaignStore
 
 pytestmark = pytest.mark.slow
@@ -179,6 +180,37 @@ def test_seeds_anchors_and_confirmation(tmp_path):
     assert [r.unit for r in again.records()] == units
 
 
+def test_multi_objective_successive_halving_with_calibration(tmp_path):
+    """mosha on 3 epochs (a rung at epoch 1) beside a calibration cohort of 4 points x 2 seeds; the
+    searched points that went on are the best third at the rung by non-dominated sorting."""
+    from search.schedulers import promotion_order
+    from search.statistics import noise_by_epoch
+
+    spec = write(tmp_path, SPEC.replace("epochs: 2", "epochs: 3").split("anchors:")[0]
+                 + "anchors:\n  baseline: {ge.placement.stages: []}\n")
+    settings = CampaignSettings(spec=spec, name="mo", storage=str(tmp_path / "runs"), num_samples=7,
+                                scheduler="mosha", calibrate=4, grace=1, max_concurrent=2, anchor_seeds=2)
+    store = run_campaign(settings, progress=False)
+    records = store.latest()
+    cohort = [r for r in records if r.calibration]
+    assert len(cohort) == 8 and {r.seed for r in cohort} == {0, 1} and len({r.id for r in cohort}) == 4
+    assert all(r.status == "ok" and r.epochs_done == 3 for r in cohort)
+    searched = [r for r in records if not r.calibration]
+    assert len(searched) == 6 and all(r.seed == 0 and r.name is None for r in searched)
+    grace = 1
+    went_on = {r.unit for r in searched if r.epochs_done == 3}
+    # The searched trials that went on are the best third at the rung by non-dominated sorting of
+    # (error at the rung, GMACs), errors within the cohort's seed noise there counting as equal.
+    sigma = noise_by_epoch(cohort)[grace].sigma
+    at_rung = {r.unit: (r.epochs[grace - 1]["val_error"], r.cost.gmacs) for r in searched}
+    assert went_on == set(promotion_order(at_rung, (sigma, 0.0))[:2])
+    assert all(r.status == "stopped" and r.epochs_done == grace for r in searched if r.unit not in went_on)
+    # A promoted trial continued its checkpoint in a second Tune trial: one record with the whole history.
+    assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] and r.status == "ok" for r in searched
+               if r.unit in went_on)
+    assert len(store.records()) == len(records) + len(went_on)  # the stopped record, then the continuation
+
+
 def _wait_for(predicate, timeout: float) -> bool:
     end = time.time() + timeout
     while time.time() < end:
@@ -254,17 +286,18 @@ def test_campaign_on_a_ray_cluster(tmp_path):
         storage = tmp_path / "shared"
         result = subprocess.run(
             [sys.executable, "-m", "gespace", "search", spec, "--address", f"127.0.0.1:{port}",
-             "--num-samples", "6", "--scheduler", "asha", "--storage", str(storage), "--name", "cluster",
-             "--no-progress"],
+             "--num-samples", "8", "--storage", str(storage), "--name", "cluster", "--no-progress"],
             env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-        records = CampaignStore(storage / "cluster").records()
-        # 6 points: the 5 anchors under 2 seeds (never stopped) and one sampled point.
-        assert len(records) == 11 == len({r.unit for r in records}) and len({r.id for r in records}) == 6
-        assert all(r.status == "ok" for r in records if r.name)
-        assert all(r.status in ("ok", "stopped") for r in records)
+        # 8 points: the 5 anchors under 2 seeds (never stopped) and 3 sampled points, one of which
+        # the synchronous multi-objective halving (the default here) continues past epoch 1.
+        records = CampaignStore(storage / "cluster").latest()
+        assert len(records) == 13 == len({r.unit for r in records}) and len({r.id for r in records}) == 8
+        assert all(r.status == "ok" and r.epochs_done == 2 for r in records if r.name)
+        sampled = sorted((r for r in records if not r.name), key=lambda r: r.epochs_done)
+        assert [(r.status, r.epochs_done) for r in sampled] == [("stopped", 1), ("stopped", 1), ("ok", 2)]
         settings = json.loads((storage / "cluster" / "campaign.json").read_text())
-        assert settings["scheduler"] == "asha"
+        assert settings["scheduler"] == "mosha"
     finally:
         os.killpg(head.pid, signal.SIGKILL)
         head.wait()

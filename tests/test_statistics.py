@@ -14,8 +14,10 @@ from search.statistics import (BETTER, UNRESOLVED, WORSE, Noise, campaign_noise,
 def trial(pid: str, seed: int, error: float, gmacs: float = 1.0, status: str = "ok", name: str | None = None,
           epochs: list[float] | None = None) -> TrialRecord:
     curve = epochs or [error]
+    measured = status in ("ok", "stopped")
     return TrialRecord(id=pid, status=status, point={"ge.placement.stages": ()}, name=name, seed=seed,
-                       cost=Cost(gmacs=gmacs, params_m=gmacs), val_error=error, test_error=error + 0.01,
+                       cost=Cost(gmacs=gmacs, params_m=gmacs), val_error=error if measured else None,
+                       test_error=error + 0.01 if status == "ok" else None,
                        epochs=[{"epoch": i + 1, "val_error": e} for i, e in enumerate(curve)])
 
 

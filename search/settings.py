@@ -1,0 +1,54 @@
+"""A campaign's settings: what `gespace search` runs with, stored in campaign.json.
+
+Kept apart from `search.campaign` (which imports Ray) so that the command line
+reads its defaults from here cheaply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class CampaignSettings:
+    """What a campaign runs with; stored in campaign.json so --resume continues the same way."""
+
+    spec: str
+    name: str
+    storage: str
+    num_samples: int
+    searcher: str = "random"
+    scheduler: str = "asha"
+    objectives: list[str] = field(default_factory=lambda: ["val_error", "gmacs"])
+    epochs: int | None = None
+    subset: float | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    seed: int = 0
+    data: str | None = None
+    data_root: str | None = None
+    device: str = "auto"
+    min_results: int = 6  # moasha: results a rung holds before it promotes anything
+    grace: int | str = 1  # first rung, in epochs, or "auto" (from the calibration)
+    calibrate: int = 0  # points (anchors included) trained to the full budget under 2 seeds
+    seeds: int = 1  # seeds of each sampled point
+    anchor_seeds: int = 2  # seeds of each anchor: every campaign measures its noise
+    confirm: int = 0  # search points confirmed (with the anchors) after the search
+    confirm_seeds: int = 2
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.storage).resolve() / self.name
+
+    def overrides(self) -> dict[str, Any]:
+        """Training knobs every point of the campaign trains with (part of its id)."""
+        knobs = {"train.epochs": self.epochs, "train.subset": self.subset, "train.dataset": self.data}
+        return {key: value for key, value in knobs.items() if value is not None}
+
+
+def default(name: str) -> Any:
+    """A setting's default, for the command line."""
+    item = next(f for f in fields(CampaignSettings) if f.name == name)
+    return item.default

@@ -1,0 +1,77 @@
+"""Hypervolume against hand-computed areas, its history, and the space's reference point."""
+from __future__ import annotations
+
+import pytest
+
+from gespace.grammar import load_space
+from search.hypervolume import history, normalised_hypervolume, space_bounds
+from search.records import Cost, TrialRecord
+
+
+def test_normalised_hypervolume_by_hand():
+    # Reference (1, 3): boxes [0.1, 1] x [2, 3] = 0.9 and [0.2, 1] x [1, 2] = 0.8, over 1 x 3.
+    assert normalised_hypervolume([(0.1, 2.0), (0.2, 1.0)], (1.0, 3.0)) == pytest.approx(1.7 / 3)
+    # A dominated point adds nothing; a point beyond the reference is left out.
+    assert normalised_hypervolume([(0.1, 2.0), (0.2, 1.0), (0.3, 2.5), (1.2, 0.1)], (1.0, 3.0)) == \
+        pytest.approx(1.7 / 3)
+    assert normalised_hypervolume([], (1.0, 3.0)) == 0.0
+    # From an ideal point (0, 1): the box is 1 x 2.
+    assert normalised_hypervolume([(0.1, 2.0), (0.2, 1.0)], (1.0, 3.0), (0.0, 1.0)) == pytest.approx(1.7 / 2)
+
+
+def test_history_follows_finished_trials_and_means_over_seeds():
+    def run(pid, seed, error, gmacs, finished, status="ok"):
+        return TrialRecord(id=pid, seed=seed, status=status, point={}, cost=Cost(gmacs=gmacs),
+                           val_error=error, started_at=0.0, finished_at=finished)
+
+    records = [run("a", 0, 0.5, 2.0, 10.0), run("b", 0, 0.4, 4.0, 30.0, status="stopped"),
+               run("a", 1, 0.3, 2.0, 20.0), run("c", 0, 0.2, 1.0, 40.0)]
+    result = history(records, ["val_error", "gmacs"], {"val_error": 1.0, "gmacs": 5.0})
+    assert result.trials == [1, 2, 3, 4] and result.seconds == [10.0, 20.0, 30.0, 40.0]
+    # a alone: (1 - .5) * (5 - 2) / 5; a's mean over two seeds .4; the stopped b adds nothing; c dominates.
+    expected = [0.5 * 3 / 5, 0.6 * 3 / 5, 0.6 * 3 / 5, 0.8 * 4 / 5]
+    assert result.hypervolume == pytest.approx(expected)
+
+
+def test_reference_from_the_spec_or_chance_and_the_largest_cost(tmp_path):
+    base = """\
+name: r
+backbone: {arch: cifar_resnet, depth: 8, width: 4, in_channels: 1, image_size: 16, num_classes: 10}
+ge:
+  placement: {stages: {choice: [[], all]}}
+  gather: {op: {choice: [pool, dwconv]}, extent: global}
+anchors:
+  baseline: {ge.placement.stages: []}
+"""
+    declared = tmp_path / "declared.yaml"
+    declared.write_text(base + "report:\n  reference: {val_error: 0.5, gmacs: 0.001}\n")
+    from gespace.cost import point_cost
+
+    space = load_space(declared)
+    baseline = point_cost(space.anchor("baseline")).gmacs
+    assert space_bounds(space, ["val_error", "gmacs"]) == ({"val_error": 0.0, "gmacs": baseline},
+                                                           {"val_error": 0.5, "gmacs": 0.001})
+    default = tmp_path / "default.yaml"
+    default.write_text(base)
+    cache = tmp_path / "reference.json"
+    ideal, reference = space_bounds(load_space(default), ["val_error", "params_m"], cache=cache)
+    space = load_space(default)
+    largest = max(point_cost(p).params_m for p in space.enumerate())
+    assert reference == {"val_error": pytest.approx(0.9), "params_m": largest}  # chance level: 1 - 1/10
+    assert largest == point_cost({**space.anchor("baseline"), "ge.placement.stages": (2, 3, 4),
+                                  "ge.gather.op": "dwconv"}).params_m  # the dwconv gather everywhere
+    assert ideal == {"val_error": 0.0, "params_m": point_cost(space.anchor("baseline")).params_m}
+    assert cache.exists() and space_bounds(space, ["val_error", "params_m"], cache=cache) == (ideal, reference)
+
+
+def test_bad_reference_is_one_line_each(tmp_path, capsys):
+    from gespace.cli import main
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: r\nbackbone: {arch: cifar_resnet, depth: 8}\nreport:\n"
+                    "  reference: {val_eror: 0.5, gmacs: -1}\n")
+    assert main(["space", "validate", str(spec)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{spec}:4:15: report.reference.val_eror: unknown objective (did you mean 'val_error'?); known: "
+        "val_error, gmacs, params_m",
+        f"{spec}:4:37: report.reference.gmacs: expected a positive number"]
