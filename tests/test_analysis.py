@@ -152,7 +152,9 @@ def test_analyze_selectivity_and_prune_commands(checkpoints, tmp_path, capsys):
     accuracy = 1 - evaluate(checkpoints["ge-theta"], "test", device="cpu")["top1_error"]
     curves = {(r["model"], r["order"], float(r["ratio"])): float(r["accuracy"]) for r in rows}
     ge_id = rows[0]["model"]
-    assert curves[(ge_id, "asc", 0.0)] == pytest.approx(accuracy) == curves[(ge_id, "desc", 0.0)]
+    # Ratio 0 is the plain model: `gespace eval`'s accuracy, up to a prediction or two that bf16
+    # autocast (the checkpoint's precision) flips between memory layouts.
+    assert curves[(ge_id, "asc", 0.0)] == curves[(ge_id, "desc", 0.0)] == pytest.approx(accuracy, abs=0.005)
     assert curves[(ge_id, "asc", 1.0)] == curves[(ge_id, "desc", 1.0)]  # both drop the whole branch
     assert len(rows) == 3 * 2 + 2
     capsys.readouterr()

@@ -9,7 +9,7 @@ import argparse
 import csv
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -61,8 +61,9 @@ def _ratios(text: str) -> list[float]:
     return ratios
 
 
-def _restore(path: str, args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """(model, batches of the chosen split, label) of a checkpoint."""
+def _restore(path: str, args: argparse.Namespace) -> tuple[Any, Any, str, Callable]:
+    """(model, batches of the chosen split, label, its autocast context) of a checkpoint: analyses
+    run in the precision the model trained in, as `gespace eval` scores it."""
     from gespace.train import RESTORE_ERRORS, restore
 
     try:
@@ -74,7 +75,7 @@ def _restore(path: str, args: argparse.Namespace) -> tuple[Any, Any, str]:
     loader = run.loaders.test if args.split == "test" else run.loaders.val
     if loader is None:
         raise UserError(f"{path}: the run has no validation split; use --split test")
-    return run.model, loader, run.label
+    return run.model, loader, run.label, run.setup.autocast
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -95,11 +96,12 @@ def cmd_selectivity(args: argparse.Namespace) -> int:
     runs = [args.checkpoint] + ([args.baseline] if args.baseline else [])
     results = []
     for path in runs:
-        model, loader, label = _restore(path, args)
+        model, loader, label, precision = _restore(path, args)
         stage = args.stage or model.stage_ids[-1]
         if stage not in model.stage_ids:
             raise UserError(f"{path}: no stage {stage}; stages are {list(model.stage_ids)}")
-        results.append((label, stage_selectivity(model, loader, stage, model.head[-1].out_features)))
+        with precision():
+            results.append((label, stage_selectivity(model, loader, stage, model.head[-1].out_features)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     blocks = [s.name for s in results[0][1]]
@@ -140,14 +142,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     from gespace.analysis.prune import prune_curve, pruned_accuracy
 
-    model, loader, label = _restore(args.checkpoint, args)
+    model, loader, label, precision = _restore(args.checkpoint, args)
     orders = ("asc", "desc") if args.order == "both" else (args.order,)
     try:
-        curves = {order: prune_curve(model, loader, args.block, args.ratios, order) for order in orders}
+        with precision():
+            curves = {order: prune_curve(model, loader, args.block, args.ratios, order) for order in orders}
         reference = None
         if args.baseline:
-            base, base_loader, base_label = _restore(args.baseline, args)
-            reference = (base_label, [(r, pruned_accuracy(base, base_loader, args.block, r)) for r in (0, 1)])
+            base, base_loader, base_label, base_precision = _restore(args.baseline, args)
+            with base_precision():
+                reference = (base_label, [(r, pruned_accuracy(base, base_loader, args.block, r)) for r in (0, 1)])
     except ValueError as error:
         raise UserError(str(error)) from None
     out = Path(args.out)
