@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 ARCHS = ("resnet", "cifar_resnet", "preact_resnet", "wrn", "shufflenet")
 
@@ -38,8 +38,19 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
+# The depths each family can have (a test, and how to say it): the grammar and the backbones check these.
+DEPTH_RULES: dict[str, tuple[Callable[[int], bool], str]] = {
+    "resnet": (lambda d: d in RESNET_DEPTHS, "one of " + ", ".join(map(str, RESNET_DEPTHS))),
+    "cifar_resnet": (lambda d: d >= 8 and (d - 2) % 6 == 0, "6n+2 (20, 56, 110, ...)"),
+    "preact_resnet": (lambda d: d >= 11 and (d - 2) % 9 == 0, "9n+2 (29, 164, ...)"),
+    "wrn": (lambda d: d >= 10 and (d - 4) % 6 == 0, "6n+4 (16, 28, 40, ...)"),
+}
+# ShuffleNet v1 (Zhang et al. 2018, Table 1): stage 2's output channels at 1x for each group count g.
+SHUFFLENET_STAGE2_WIDTHS = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
+SHUFFLENET_SCALES = (0.25, 0.5, 1.0, 1.5, 2.0)
 EXTENTS = (2, 4, 8, "global")
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 HAS_GE = "ge.placement.stages != []"
 
@@ -76,10 +87,10 @@ KNOBS: dict[str, Knob] = {
                            active_when="backbone.arch == 'wrn'"),
     "backbone.dropout": Knob("float", "WRN dropout between the two 3x3 convs of a block.", 0.0,
                              low=0.0, high=0.9, active_when="backbone.arch == 'wrn'"),
-    "backbone.groups": Knob("enum", "ShuffleNet v1 group count g.", 3, (1, 2, 3, 4, 8),
+    "backbone.groups": Knob("enum", "ShuffleNet v1 group count g.", 3, tuple(SHUFFLENET_STAGE2_WIDTHS),
                             active_when="backbone.arch == 'shufflenet'"),
     "backbone.scale": Knob("enum", "ShuffleNet v1 width multiplier (the 'Nx').", 1.0,
-                           (0.5, 1.0, 1.5, 2.0), active_when="backbone.arch == 'shufflenet'"),
+                           SHUFFLENET_SCALES, active_when="backbone.arch == 'shufflenet'"),
     "backbone.in_channels": Knob("int", "Input image channels (1 for Fashion-MNIST).", 3, low=1, high=64),
     "backbone.image_size": Knob("int", "Input height = width in pixels.", low=8, high=1024,
                                 arch_default=True),
@@ -138,6 +149,10 @@ KNOBS: dict[str, Knob] = {
     "train.subset": Knob("float", "Share of the (post-validation) training split trained on: a seeded "
                          "subset, the same for every point, a cheap proxy for quick searches.", 1.0,
                          low=0.001, high=1.0),
+    "train.precision": Knob("enum", "Arithmetic of training and evaluation: 'fp32', 'bf16' (autocast: "
+                            "convs and matmuls in bfloat16, weights and optimizer state in fp32) or "
+                            "'auto' (bf16 where the device has native bf16: CUDA GPUs that support it, "
+                            "CPUs with AVX512_BF16 or AMX; fp32 elsewhere).", "auto", PRECISIONS),
 }
 
 SECTIONS = ("backbone", "ge", "train")
@@ -151,26 +166,13 @@ def knob_default(key: str, arch: str | None) -> Any:
     return knob.default
 
 
-def resolve_stages(value: Any, arch: str) -> tuple[int, ...]:
-    """Normalise a stage list: 'all' -> the arch's stages, else sorted unique ints."""
-    if value == "all":
-        return ARCH_STAGES[arch]
-    return tuple(sorted(set(int(v) for v in value)))
-
-
 def point_problems(point: dict[str, Any]) -> list[tuple[str, str]]:
     """Reasons (key, message) why a complete canonical point cannot be built."""
     problems: list[tuple[str, str]] = []
     arch = point.get("backbone.arch")
     depth = point.get("backbone.depth")
-    depth_rule = {
-        "resnet": (lambda d: d in RESNET_DEPTHS, "one of 18, 34, 50, 101, 152"),
-        "cifar_resnet": (lambda d: d >= 8 and (d - 2) % 6 == 0, "6n+2 (20, 56, 110, ...)"),
-        "preact_resnet": (lambda d: d >= 11 and (d - 2) % 9 == 0, "9n+2 (29, 164, ...)"),
-        "wrn": (lambda d: d >= 10 and (d - 4) % 6 == 0, "6n+4 (16, 28, 40, ...)"),
-    }
-    if arch in depth_rule and depth is not None:
-        ok, expected = depth_rule[arch]
+    if arch in DEPTH_RULES and depth is not None:
+        ok, expected = DEPTH_RULES[arch]
         if not ok(depth):
             problems.append(("backbone.depth", f"{arch} depth {depth} is not {expected}"))
     stages = point.get("ge.placement.stages", ())
@@ -186,6 +188,13 @@ def point_problems(point: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append(("ge.gather.depth", f"extent {point['ge.gather.extent']} needs at least "
                              f"{minimum} depth-wise conv(s), not {gather_depth}"))
     return problems
+
+
+def check_depth(arch: str, depth: int) -> None:
+    """ValueError unless backbone ``arch`` (one with a depth knob) can have ``depth`` layers."""
+    ok, expected = DEPTH_RULES[arch]
+    if not ok(depth):
+        raise ValueError(f"{arch} depth must be {expected}, not {depth}")
 
 
 def min_gather_depth(extent: int | str) -> int:

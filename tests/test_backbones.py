@@ -204,3 +204,38 @@ def test_kaiming_init_and_no_zero_gamma_and_ge_init_left_alone():
 def test_invalid_configurations_raise_value_error(build, kwargs, message):
     with pytest.raises(ValueError, match=message):
         build(**kwargs)
+
+
+def test_narrow_strided_1x1_convs_subsample_then_run_stride_1():
+    """Strided 1x1 convs of < 16 inputs (a oneDNN NHWC weight-gradient defect) are built as
+    SubsampledConv2d: the same function, parameters, state_dict keys and cost."""
+    from gespace.backbones.common import SubsampledConv2d
+    from gespace.cost import count_cost
+
+    torch.manual_seed(0)
+    narrow = cifar_resnet(8, width=4, in_channels=1, image_size=15)
+    shortcut = narrow.stage3[0].downsample[0]  # 4 -> 8, stride 2
+    assert isinstance(shortcut, SubsampledConv2d) and shortcut.stride == (1, 1)
+    assert isinstance(narrow.stage4[0].downsample[0], SubsampledConv2d)  # 8 -> 16
+    assert type(cifar_resnet(8, width=16).stage3[0].downsample[0]) is nn.Conv2d  # 16 inputs
+    preact = preact_resnet(11, width=2).stage3[0]  # 8 inputs: the shortcut and the branch's 1x1
+    assert isinstance(preact.shortcut, SubsampledConv2d) and isinstance(preact.branch[0], SubsampledConv2d)
+
+    plain = nn.Conv2d(4, 8, 1, 2, bias=False)
+    plain.load_state_dict(shortcut.state_dict())  # the same keys and shapes
+    for size in (15, 16):  # odd and even inputs
+        x = torch.randn(2, 4, size, size)
+        torch.testing.assert_close(shortcut(x), plain(x), rtol=0, atol=0)
+
+    def strided(model: nn.Module) -> nn.Module:
+        for module in list(model.modules()):
+            for name, child in module.named_children():
+                if isinstance(child, SubsampledConv2d):
+                    setattr(module, name, nn.Conv2d(child.in_channels, child.out_channels, 1,
+                                                    child.subsample, bias=False))
+        return model
+
+    reference = strided(cifar_resnet(8, width=4, in_channels=1, image_size=15))
+    assert set(reference.state_dict()) == set(narrow.state_dict())
+    ours, theirs = count_cost(narrow, 15, 1), count_cost(reference, 15, 1)
+    assert (ours.macs, ours.params, ours.by_op) == (theirs.macs, theirs.params, theirs.by_op)

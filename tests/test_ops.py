@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from gespace.ops import BLOCKS, Excite, Gather, GEBlock, SEBlock, create_block
+from gespace.ops.gather import GlobalDepthwiseConv
 from gespace.ops.ge import _AvgSigmoidGate
 
 EXTENTS = (2, 4, 8)
@@ -121,6 +123,22 @@ def test_fused_gate_gradcheck(extent):
     assert torch.autograd.gradcheck(lambda t: _AvgSigmoidGate.apply(t, extent), (x,), fast_mode=True)
 
 
+@pytest.mark.parametrize("shape", [(4, 16, 28, 28), (3, 5, 7, 9), (2, 64, 7, 7), (2, 24, 6, 10)])
+def test_channels_last_global_ge_minus_is_fused_and_exact(shape):
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y, y_ref = GEBlock(shape[1])(x), x * torch.sigmoid(x.mean((2, 3), keepdim=True))
+    assert y.grad_fn.name() == "_AvgSigmoidGateBackward"
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert (y - y_ref).abs().max() < 1e-5
+    gy = torch.randn_like(y_ref)
+    (grad,), (grad_ref,) = torch.autograd.grad(y, x, gy), torch.autograd.grad(y_ref, x, gy)
+    assert (grad - grad_ref).abs().max() < 1e-5
+    assert grad.is_contiguous(memory_format=torch.channels_last)
+    x64 = torch.randn(1, 20, 4, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(lambda t: _AvgSigmoidGate.apply(t, "global"),
+                                    (x64.requires_grad_(),), fast_mode=True)
+
+
 def test_excite_broadcast_path_equals_interpolate():
     x, g = torch.randn(2, 3, 12, 20), torch.randn(2, 3, 3, 5)
     for gate in ("sigmoid", "hard_sigmoid"):
@@ -170,6 +188,46 @@ def test_global_dwconv_depth_reduces_the_kernel():
     convs = [m for m in gather.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.kernel_size, c.stride) for c in convs] == [((3, 3), (2, 2)), ((3, 3), (2, 2)), ((14, 14), (1, 1))]
     assert gather(torch.randn(2, 8, 56, 56)).shape == (2, 8, 1, 1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape", [(4, 16, 28, 28), (3, 8, 7, 9), (2, 64, 1, 1), (2, 1, 5, 5)])
+def test_global_depthwise_conv_is_its_convolution(shape, channels_last):
+    """The weighted spatial sum computes the convolution: outputs and both gradients within 1e-5."""
+    n, c, h, w = shape
+    torch.manual_seed(0)
+    conv = GlobalDepthwiseConv(c, (h, w))
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    y, y_ref = conv(x), F.conv2d(x, conv.weight, groups=c)
+    assert y.shape == y_ref.shape == (n, c, 1, 1)
+    assert (y - y_ref).abs().max() < 1e-5
+    gy = torch.randn_like(y_ref)
+    grads = torch.autograd.grad(y, (x, conv.weight), gy)
+    grads_ref = torch.autograd.grad(y_ref, (x, conv.weight), gy)
+    for grad, grad_ref in zip(grads, grads_ref):
+        assert (grad - grad_ref).abs().max() < 1e-5
+    # The input gradient keeps the input's layout (the next conv's backward wants it so).
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert grads[0].is_contiguous(memory_format=layout)
+
+
+def test_global_depthwise_conv_under_bf16_autocast_and_tracing():
+    conv = GlobalDepthwiseConv(16, (14, 14))
+    x = torch.randn(8, 16, 14, 14)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = conv(x.bfloat16())  # what the previous layer hands it under autocast
+        y_ref = F.conv2d(x.bfloat16(), conv.weight.bfloat16(), groups=16)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), y_ref.float(), rtol=2e-2, atol=2e-2)
+    # fvcore's cost counter traces it: the trace holds the convolution, whose MACs the paper counts.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+        graph = torch.jit.trace(conv, (x,)).inlined_graph
+    assert "aten::_convolution" in str(graph) and "aten::mul" not in str(graph)
+    assert set(conv.state_dict()) == {"weight"}
 
 
 def test_clear_errors():

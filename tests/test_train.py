@@ -5,6 +5,8 @@ import dataclasses
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -89,14 +91,38 @@ def cifar_point(width: int) -> dict:
 def test_cpu_channels_last_only_without_hazards():
     setup = setup_device("cpu", threads=THREADS)
     assert setup.channels_last
-    narrow, wide = build_model(cifar_point(4)), build_model(cifar_point(8))
-    # The width-4 net's 1x1 stride-2 shortcuts (4 -> 8, 8 -> 16 channels): the 4-input one is a hazard.
-    assert cpu_channels_last_hazards(narrow) == ["stage3.0.downsample.0"]
-    assert cpu_channels_last_hazards(wide) == []
-    assert not setup.prepare(narrow).channels_last
-    assert narrow.stem[0].weight.is_contiguous()
-    assert setup.prepare(wide).channels_last
-    assert wide.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # A strided 1x1 dense conv with fewer than 16 inputs is the hazard; nothing else is.
+    hazard = nn.Sequential(nn.Conv2d(1, 15, 3, padding=1), nn.Conv2d(15, 8, 1, stride=2))
+    assert cpu_channels_last_hazards(hazard) == ["1"]
+    safe = nn.Sequential(nn.Conv2d(16, 8, 1, stride=2), nn.Conv2d(4, 8, 1), nn.Conv2d(4, 8, 3, 2),
+                         nn.Conv2d(4, 4, 1, stride=2, groups=4))
+    assert cpu_channels_last_hazards(safe) == []
+    assert not setup.prepare(hazard).channels_last
+    assert hazard[0].weight.is_contiguous()
+    # The builder works around it: the width-4 net's 4 -> 8 and 8 -> 16 shortcuts subsample first.
+    narrow = build_model(cifar_point(4))
+    assert cpu_channels_last_hazards(narrow) == []
+    assert setup.prepare(narrow).channels_last
+    assert narrow.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_narrow_shortcuts_train_in_nhwc_without_heap_corruption():
+    """With 2 threads the strided 1x1 conv's NHWC weight gradient on 4 inputs made glibc abort
+    (MALLOC_CHECK_=3) within these steps; the builder's subsampled shortcut must not."""
+    script = (
+        "import torch\n"
+        "from gespace.builder import build_model\n"
+        "torch.set_num_threads(2)\n"
+        f"point = {{**{cifar_point(4)!r}, 'backbone.image_size': 28}}\n"
+        "model = build_model(point, seed=0).to(memory_format=torch.channels_last)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for batch in (3, 32, 128) * 3:\n"
+        "    x = torch.randn(batch, 1, 28, 28).contiguous(memory_format=torch.channels_last)\n"
+        "    loss = torch.nn.functional.cross_entropy(model(x), torch.arange(batch) % 10)\n"
+        "    opt.zero_grad(); loss.backward(); opt.step()\n")
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "MALLOC_CHECK_": "3"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_channels_last_computes_what_contiguous_does():
@@ -114,6 +140,57 @@ def test_channels_last_computes_what_contiguous_does():
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
     for (name, a), b in zip(nhwc.named_parameters(), nchw.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+# --- precision ------------------------------------------------------------------------------
+def test_auto_precision_is_bf16_where_the_hardware_has_it(monkeypatch):
+    from gespace.train import device
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for native in (True, False):
+        monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
+        expected = "bf16" if native else "fp32"
+        assert device.resolve_precision("auto", cpu) == expected
+        assert device.resolve_precision("auto", cuda) == expected
+        assert setup_device("cpu", threads=THREADS).precision == expected
+        for explicit in ("fp32", "bf16"):  # an explicit choice is kept whatever the hardware
+            assert device.resolve_precision(explicit, cpu) == explicit
+            assert setup_device("cpu", threads=THREADS, precision=explicit).precision == explicit
+    assert device.resolve_precision("auto", torch.device("meta")) == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        device.resolve_precision("fp16", cpu)
+
+
+def test_cpu_bf16_detection_reads_the_cpu_flags():
+    from gespace.train.device import cpu_has_native_bf16
+
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        flags = []
+    assert cpu_has_native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_trains_and_scores_in_its_precision(tmp_path, data, precision):
+    model = tiny_net()
+    dtypes = set()
+    model[4].register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    result = run(data, tmp_path, model=model, point={"train.epochs": 1, "train.precision": precision})
+    assert result.status == "ok", result.traceback
+    assert result.precision == precision and math.isfinite(result.history[0]["train_loss"])
+    assert dtypes == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    ckpt = torch.load(result.checkpoint, weights_only=True)
+    assert ckpt["precision"] == precision and ckpt["config"]["train.precision"] == precision
+    assert json.loads((tmp_path / "result.json").read_text())["precision"] == precision
+    assert all(p.dtype == torch.float32 for p in ckpt["model"].values() if p.is_floating_point())
+    dtypes.clear()
+    scored = tiny_net(9)
+    scored[4].register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    scores = evaluate(result.checkpoint, "test", model=scored)  # in the training precision
+    assert scores["top1_error"] == pytest.approx(result.test_error, abs=1e-9)
+    assert dtypes == {torch.bfloat16 if precision == "bf16" else torch.float32}
 
 
 def test_point_is_built_with_the_seed(data, monkeypatch):

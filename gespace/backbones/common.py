@@ -16,6 +16,35 @@ def conv_size(size: Size, kernel: int, stride: int = 1, padding: int = 0) -> Siz
     return ((size[0] + 2 * padding - kernel) // stride + 1, (size[1] + 2 * padding - kernel) // stride + 1)
 
 
+# torch 2.14's CPU (oneDNN) channels_last weight gradient of a strided 1x1 conv with fewer input
+# channels than this (one AVX-512 register of fp32) writes out of bounds when multi-threaded.
+STRIDED_1X1_MIN_CHANNELS = 16
+
+
+class SubsampledConv2d(nn.Conv2d):
+    """A strided 1x1 conv computed as a stride-1 one on ``x[:, :, ::s, ::s]``: the same function,
+    without the broken kernel (see STRIDED_1X1_MIN_CHANNELS). Parameters, state_dict keys and
+    MACs are those of ``nn.Conv2d(cin, cout, 1, s, bias=False)``."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__(cin, cout, 1, bias=False)
+        self.subsample = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[:, :, ::self.subsample, ::self.subsample])
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, subsample={self.subsample}"
+
+
+def conv(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0) -> nn.Conv2d:
+    """A dense bias-free conv; a SubsampledConv2d where it would be a strided 1x1 one with fewer
+    than STRIDED_1X1_MIN_CHANNELS inputs."""
+    if kernel == 1 and stride != 1 and cin < STRIDED_1X1_MIN_CHANNELS:
+        return SubsampledConv2d(cin, cout, stride)
+    return nn.Conv2d(cin, cout, kernel, stride, padding, bias=False)
+
+
 def make_block(block_fn: BlockFn | None, stage: int, channels: int, size: Size) -> nn.Module | None:
     return None if block_fn is None else block_fn(stage, channels, size)
 

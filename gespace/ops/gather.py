@@ -6,6 +6,7 @@ sees only the inputs iota(u, e) = {e*u + d : |d| <= e - 1} of its own channel
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
@@ -45,6 +46,58 @@ def _dw_unit(channels: int, kernel: int | tuple[int, int], stride: int, padding:
     return [conv, nn.BatchNorm2d(channels)]
 
 
+def row_tiles(channels: int, pixels: int) -> int:
+    """Pixels per row of a channels_last map's (n, pixels / k, k * channels) view: enough for
+    inner loops of >= 64 elements (with 16 channels a bf16 loop would fill half a vector)."""
+    k = 1
+    while k * channels < 64 and pixels % (2 * k) == 0:
+        k *= 2
+    return k
+
+
+def global_rows(t: Tensor, tiles: int) -> Tensor:
+    """A (n, c, h, w) map as a 3-d view with its memory's contiguous axis last: (n, c, h*w) when
+    contiguous (tiles 0), else channels_last as (n, h*w / tiles, tiles * c)."""
+    n, c, h, w = t.shape
+    if not tiles:
+        return t.view(n, c, h * w)
+    return t.permute(0, 2, 3, 1).reshape(n, h * w // tiles, tiles * c)
+
+
+def channel_sums(rows: Tensor, tiles: int, dtype: torch.dtype) -> Tensor:
+    """Per-channel sums (n, c) of ``global_rows``, as ``dtype``. (A bf16 sum accumulates in fp32
+    anyway; asking for an fp32 result would first copy the whole input to fp32, 6x slower.)"""
+    sums = rows.sum(1 if tiles else 2).to(dtype)
+    return sums.view(len(rows), tiles, -1).sum(1) if tiles else sums
+
+
+class GlobalDepthwiseConv(nn.Conv2d):
+    """A depth-wise conv whose kernel is its whole ``size`` input: out[n, c] = sum_hw x * w[c].
+
+    Computed as that weighted spatial sum, a multiply and a reduction along the input's
+    memory order (NCHW or channels_last), which costs what its arithmetic does; oneDNN runs
+    the convolution 2-10x slower. The weight is cast to the input's dtype (bf16 under
+    autocast, as the convolution's would be). Parameters and state_dict keys are those of
+    ``nn.Conv2d(channels, channels, size, groups=channels, bias=False)``; under torch.jit
+    tracing (fvcore's cost counter) it runs that convolution, so costs count its MACs.
+    """
+
+    def __init__(self, channels: int, size: tuple[int, int]) -> None:
+        super().__init__(channels, channels, size, groups=channels, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.jit.is_tracing():
+            return super().forward(x)
+        n, c, h, w = x.shape
+        tiles = 0 if x.is_contiguous() else row_tiles(c, h * w)
+        weight = self.weight.to(x.dtype).view(c, h * w)
+        if tiles:  # laid out as the channels_last rows are
+            weight = weight.t().contiguous().view(h * w // tiles, tiles * c)
+        acc = torch.promote_types(x.dtype, torch.float32)
+        sums = channel_sums(global_rows(x, tiles) * weight, tiles, acc)
+        return sums.to(x.dtype).view(n, c, 1, 1)
+
+
 class Gather(nn.Module):
     """Parameter-free (pooling) or parametric (depth-wise conv) gather of one extent.
 
@@ -55,7 +108,7 @@ class Gather(nn.Module):
     between convs, none after the last (the authors' Caffe models); ``depth``
     beyond that adds stride-1 3x3 convs, which widen the field past iota(u, e).
     The global dwconv gather is one depth-wise conv whose kernel is the whole
-    feature map (preceded by depth-1 stride-2 3x3 convs), so it needs
+    feature map (a GlobalDepthwiseConv, preceded by depth-1 stride-2 3x3 convs), so it needs
     ``feature_size`` and accepts only inputs of ``required_size``.
     """
 
@@ -82,7 +135,8 @@ class Gather(nn.Module):
                                  "its kernel is the whole feature map")
             self.required_size = (int(feature_size[0]), int(feature_size[1]))
             units = [_dw_unit(channels, 3, 2, 1) for _ in range(depth - 1)]
-            units.append(_dw_unit(channels, reduced_size(self.required_size, depth - 1), 1, 0))
+            units.append([GlobalDepthwiseConv(channels, reduced_size(self.required_size, depth - 1)),
+                          nn.BatchNorm2d(channels)])
         else:
             units = [_dw_unit(channels, 3, 2, 1) for _ in range(minimum)]
             units += [_dw_unit(channels, 3, 1, 1) for _ in range(depth - minimum)]

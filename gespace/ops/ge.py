@@ -7,7 +7,7 @@ from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 
 from gespace.ops.excite import Excite
-from gespace.ops.gather import Extent, Gather, pool_window
+from gespace.ops.gather import Extent, Gather, channel_sums, global_rows, pool_window, row_tiles
 
 
 def _inv_window_sizes(length: int, extent: int, like: Tensor) -> Tensor:
@@ -28,34 +28,68 @@ def _sum_last(t: Tensor) -> Tensor:
     return out
 
 
+def _per_row(values: Tensor, tiles: int, dtype: torch.dtype) -> Tensor:
+    """(n, c) per-channel values, broadcastable against ``global_rows``."""
+    values = values.to(dtype)
+    return values.unsqueeze(2) if not tiles else values.repeat(1, tiles).unsqueeze(1)
+
+
 class _AvgSigmoidGate(torch.autograd.Function):
-    """GE-theta-minus, fused: y = x * nearest(sigmoid(avg_pool(x))), H and W multiples of e or global.
+    """GE-theta-minus, fused: y = x * nearest(sigmoid(avg_pool(x))), x contiguous with H and W
+    multiples of e, or global extent and x contiguous or channels_last.
 
     Autograd's composition allocates about eight full-size tensors per step
     (resized map, gate, product and their gradients, a zero-filled pooling
     gradient, the sum of x's two gradients). This keeps the gate at low
     resolution, and its backward writes gy * x into the buffer that then becomes
     grad_x, so forward + backward allocate two. Full-size loops broadcast along
-    rows with W contiguous (a stride-0 inner loop of length e is several times slower).
+    rows with W contiguous (a stride-0 inner loop of length e is several times slower);
+    the global extent along whole maps (NCHW) or rows of whole pixels (channels_last),
+    with its gate in fp32 at least (bf16 x).
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, extent: Extent) -> Tensor:
-        n, c, H, W = x.shape
         if extent == "global":
-            g = x.mean((2, 3), keepdim=True).sigmoid_()
-            inv = torch.full((1, 1), 1.0 / (H * W), dtype=x.dtype, device=x.device)
-        else:
-            g = F.avg_pool2d(x, *pool_window(extent), count_include_pad=False).sigmoid_()
-            inv = _inv_window_sizes(H, extent, x)[:, None] * _inv_window_sizes(W, extent, x)
+            return _AvgSigmoidGate.forward_global(ctx, x)
+        ctx.tiles = None
+        n, c, H, W = x.shape
+        g = F.avg_pool2d(x, *pool_window(extent), count_include_pad=False).sigmoid_()
+        inv = _inv_window_sizes(H, extent, x)[:, None] * _inv_window_sizes(W, extent, x)
         h, w = g.shape[-2:]
         rows = g.repeat_interleave(W // w, dim=-1).unsqueeze(3)  # (n, c, h, 1, W)
         ctx.save_for_backward(x, g, rows, inv)
         return (x.view(n, c, h, H // h, W) * rows).view(x.shape)
 
     @staticmethod
+    def forward_global(ctx, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        ctx.tiles = 0 if x.is_contiguous() else row_tiles(c, h * w)
+        rows = global_rows(x, ctx.tiles)
+        acc = torch.promote_types(x.dtype, torch.float32)
+        g = channel_sums(rows, ctx.tiles, acc).div_(h * w).sigmoid_()
+        gate = _per_row(g, ctx.tiles, x.dtype)
+        ctx.save_for_backward(x, g, gate)
+        out = rows * gate
+        return out.view(x.shape) if not ctx.tiles else out.view(n, h, w, c).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward_global(ctx, gy: Tensor) -> Tensor:
+        x, g, gate = ctx.saved_tensors
+        n, c, h, w = x.shape
+        layout = torch.channels_last if ctx.tiles else torch.contiguous_format
+        gy_rows = global_rows(gy.contiguous(memory_format=layout), ctx.tiles)
+        grad = torch.mul(gy_rows, global_rows(x, ctx.tiles))
+        # d loss / d mean, the same for every pixel of a channel.
+        q = torch.ops.aten.sigmoid_backward(channel_sums(grad, ctx.tiles, g.dtype), g).div_(h * w)
+        torch.addcmul(_per_row(q, ctx.tiles, x.dtype), gy_rows, gate, out=grad)
+        return grad.view(x.shape) if not ctx.tiles else grad.view(n, h, w, c).permute(0, 3, 1, 2)
+
+    @staticmethod
     @once_differentiable
     def backward(ctx, gy: Tensor) -> tuple[Tensor, None]:
+        if ctx.tiles is not None:
+            return _AvgSigmoidGate.backward_global(ctx, gy), None
         x, g, rows, inv = ctx.saved_tensors
         n, c, H, W = x.shape
         h, w = g.shape[-2:]
@@ -83,7 +117,8 @@ class GEBlock(nn.Module):
     The SE subnet after a dwconv gather gets a ReLU on its input (GE-theta+, as
     the authors built it). GE-theta-minus (avg pool, sigmoid, no subnet, nearest
     resize or global extent) runs through a fused autograd function whenever the
-    input's H and W are multiples of e; it computes the same function.
+    input is contiguous with H and W multiples of e, or channels_last with the global
+    extent; it computes the same function.
     """
 
     def __init__(self, channels: int, *, gather_op: str = "pool", pool: str = "avg", extent: Extent = "global",
@@ -101,5 +136,7 @@ class GEBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.fused and x.is_contiguous() and (
                 self.extent == "global" or (x.shape[-2] % self.extent == 0 and x.shape[-1] % self.extent == 0)):
+            return _AvgSigmoidGate.apply(x, self.extent)
+        if self.fused and self.extent == "global" and x.is_contiguous(memory_format=torch.channels_last):
             return _AvgSigmoidGate.apply(x, self.extent)
         return self.excite(x, self.gather(x))

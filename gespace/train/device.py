@@ -1,24 +1,29 @@
-"""Where training runs and how: CUDA with bf16 autocast, channels_last, CPU threads."""
+"""Where training runs and how: the device, its precision (bf16 autocast or fp32), channels_last,
+CPU threads."""
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from gespace.backbones.common import STRIDED_1X1_MIN_CHANNELS
+from gespace.vocab import PRECISIONS
+
 
 @dataclass(frozen=True)
 class DeviceSetup:
     device: torch.device
-    amp: bool               # bf16 autocast (CUDA only)
+    precision: str          # 'bf16' (autocast) or 'fp32': train.precision resolved for the device
     channels_last: bool     # NHWC activations and weights
     threads: int | None     # CPU intra-op threads set
 
-    def autocast(self):
-        if self.amp:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -36,13 +41,42 @@ class DeviceSetup:
 def cpu_channels_last_hazards(model: nn.Module) -> list[str]:
     """Convs whose CPU channels_last weight gradient writes out of bounds (torch 2.14, oneDNN).
 
-    A 1x1 strided dense conv with 2-7 input channels corrupts the heap in its
-    backward on an even-sized NHWC input (found with MALLOC_CHECK_=3 on tiny
-    CIFAR ResNets' projection shortcuts); models holding one train in NCHW.
+    A strided 1x1 dense conv with fewer than 16 input channels (one AVX-512
+    register of fp32) corrupts the heap in its multi-threaded NHWC weight
+    gradient (MALLOC_CHECK_=3 aborts with 2 threads, not with 1). Models holding
+    one train in NCHW; gespace's backbones build such convs as
+    ``SubsampledConv2d``, a stride-1 conv on the subsampled input, which is safe.
     """
     return [name for name, m in model.named_modules()
             if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1)
-            and m.groups == 1 and 1 < m.in_channels < 8]
+            and m.groups == 1 and m.in_channels < STRIDED_1X1_MIN_CHANNELS]
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (x86 AVX512_BF16 or AMX-BF16 in /proc/cpuinfo's
+    flags). Elsewhere oneDNN emulates bf16, slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo
+                          if line.startswith("flags")), [])
+    except OSError:  # not Linux
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``train.precision`` for ``device``: 'auto' becomes 'bf16' where the device has native
+    bf16 (a CUDA GPU that supports it, a CPU with AVX512_BF16 or AMX), else 'fp32'."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    else:
+        native = device.type == "cpu" and cpu_has_native_bf16()
+    return "bf16" if native else "fp32"
 
 
 def cpu_count() -> int:
@@ -53,13 +87,13 @@ def cpu_count() -> int:
 
 
 def setup_device(device: str | torch.device = "auto", *, threads: int | None = None,
-                 amp: bool | None = None) -> DeviceSetup:
+                 precision: str = "auto") -> DeviceSetup:
     """Resolve ``auto`` (CUDA when present) and configure the backend for training.
 
-    On CPU, intra-op threads are ``threads``, else ``$GESPACE_THREADS``, else
-    every core this process may use. (On a CPU shared with other busy
-    processes fewer threads can be much faster: OpenMP threads wait for each
-    other at every op.)
+    ``precision`` is ``train.precision`` (see ``resolve_precision``). On CPU,
+    intra-op threads are ``threads``, else ``$GESPACE_THREADS``, else every core
+    this process may use. (On a CPU shared with other busy processes fewer
+    threads can be much faster: OpenMP threads wait for each other at every op.)
     """
     if isinstance(device, str) and device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -72,10 +106,9 @@ def setup_device(device: str | torch.device = "auto", *, threads: int | None = N
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        use_amp = torch.cuda.is_bf16_supported() if amp is None else amp
-        return DeviceSetup(device, use_amp, True, None)
+        return DeviceSetup(device, resolve_precision(precision, device), True, None)
     n = threads or int(os.environ.get("GESPACE_THREADS") or 0) or cpu_count()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     # NHWC trains 6-26% faster on the CPU too (oneDNN's blocked kernels); see prepare().
-    return DeviceSetup(device, False, True, n)
+    return DeviceSetup(device, resolve_precision(precision, device), True, n)

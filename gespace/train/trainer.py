@@ -9,7 +9,6 @@ as ``failed`` with the reason.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -88,10 +87,12 @@ class _Run:
         self.resume = resume
         self.compile = compile
 
-        self.setup: DeviceSetup = setup_device(device, threads=threads)
         torch.manual_seed(self.seed)
         self.model, self.point, self.result.point_id = _resolve_model(target, point, self.seed)
         self.config = train_config(self.point, overrides, epochs)
+        self.setup: DeviceSetup = setup_device(device, threads=threads,
+                                               precision=self.config["train.precision"])
+        self.result.precision = self.setup.precision
         self.result.epochs = self.config["train.epochs"]
         dataset = _resolve_data(data, self.config["train.dataset"], data_root, self.point)
         if isinstance(dataset, Loaders):
@@ -129,6 +130,7 @@ class _Run:
             "point_id": self.result.point_id,
             "spec_hash": self.spec_hash,
             "config": to_primitive(self.config),
+            "precision": self.setup.precision,
             "data": to_primitive(self.loaders.spec),
             "seed": self.seed,
             "history": to_primitive(self.history),
@@ -140,7 +142,9 @@ class _Run:
     def restore(self) -> bool:
         if not (self.resume and self.ckpt_path and self.ckpt_path.exists()):
             return False
-        ckpt = load_checkpoint(self.ckpt_path, map_location=self.setup.device)
+        # On the CPU: the RNG states must stay CPU tensors; weights and optimizer state move to the
+        # model's device as they load.
+        ckpt = load_checkpoint(self.ckpt_path, map_location="cpu")
         if self.spec_hash is not None and ckpt.get("spec_hash") not in (None, self.spec_hash):
             raise ValueError(f"{self.ckpt_path} was written for spec {ckpt['spec_hash']}, "
                              f"not {self.spec_hash}")
@@ -221,7 +225,9 @@ class _Run:
                 metrics.update(self.train_epoch(epoch, bar))
                 monitored = metrics["train_loss"]
                 if self.loaders.val is not None:
+                    val_start = time.perf_counter()
                     val = self.evaluate(self.loaders.val)
+                    metrics["val_time"] = time.perf_counter() - val_start
                     if not math.isfinite(val["loss"]):
                         raise Diverged(f"validation loss became {val['loss']} after epoch "
                                        f"{epoch + 1}")
@@ -354,9 +360,11 @@ def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, da
     The data comes from the checkpoint's data spec (or pass ``data``/``data_root``),
     with the same validation split and normalisation statistics.
     """
-    setup = setup_device(device)
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     point = dict(ckpt.get("point") or {})
+    config = dict(ckpt.get("config") or train_config(point))
+    # Scored in the precision it trained in (checkpoints older than the knob: fp32).
+    setup = setup_device(device, precision=config.get("train.precision", "fp32"))
     if model is None:
         if "backbone.arch" not in point:
             raise ValueError(f"{checkpoint} holds no point to build (a module was trained): "
@@ -367,7 +375,6 @@ def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, da
     model.load_state_dict(ckpt["model"])
     setup = setup.prepare(model)
     spec = dict(ckpt.get("data") or {})
-    config = dict(ckpt.get("config") or train_config(point))
     if isinstance(data, Loaders):
         loaders = data
     else:
@@ -404,9 +411,4 @@ def evaluate(checkpoint: str | os.PathLike, split: str = "val", *, model: nn.Mod
             "point_id": run.checkpoint.get("point_id"), "checkpoint": str(checkpoint)}
 
 
-def read_result(out_dir: str | os.PathLike) -> dict[str, Any]:
-    """The ``result.json`` a run wrote into ``out_dir``."""
-    return json.loads((Path(out_dir) / RESULT_NAME).read_text())
-
-
-__all__ = ["RESTORE_ERRORS", "RestoredRun", "evaluate", "read_result", "restore", "topk_correct", "train"]
+__all__ = ["RESTORE_ERRORS", "RestoredRun", "evaluate", "restore", "topk_correct", "train"]
