@@ -115,6 +115,8 @@ def test_report_cli_compare_and_errors(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["report", str(tmp_path / "c1"), "--compare", str(tmp_path / "c2"), "--out", str(out),
                  "--objectives", "val_error,params_m"]) == 0
+    assert (out / "hypervolume.png").stat().st_size > 10_000  # both campaigns' histories overlaid
+    assert "c1: Hypervolume of the full-budget front" in (out / "pareto.md").read_text()
     rows = list(csv.DictReader((out / "pareto.csv").open()))
     # Each campaign's own front (c2: e beats d on parameters at equal error).
     assert [(row["campaign"], row["id"]) for row in rows] == [("c1", "a"), ("c1", "b"), ("c2", "e")]
@@ -151,6 +153,7 @@ def test_replica_table_is_mean_and_sample_std_over_seeds(tmp_path, capsys):
     assert rows[1]["val_err_%"] == "9.00 ± 1.41" and rows[1]["test_err_%"] == "9.00"
     assert rows[0]["params_m"] == "2.000" and rows[0]["gmacs"] == "1.0000"
     assert "3 replicas: mean ± std" in (tmp_path / "out" / "replicas.md").read_text()
+    assert (tmp_path / "out" / "hypervolume-replicas.png").stat().st_size > 10_000  # mean and band
 
 
 def test_torn_file_of_one_fragment_and_no_newline(tmp_path):
