@@ -23,18 +23,18 @@ def evaluate_loader(model: nn.Module, loader, *, autocast=None,
     model.eval()
     loss_sum = top1 = top5 = None
     count = 0
-    for x, y in loader:
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast() if autocast else contextlib.nullcontext():
-            logits = model(x)
-        logits = logits.float()
-        loss = nn.functional.cross_entropy(logits, y, reduction="sum")
-        c1, c5 = topk_correct(logits, y, (1, 5))
-        loss_sum = loss if loss_sum is None else loss_sum + loss
-        top1 = c1 if top1 is None else top1 + c1
-        top5 = c5 if top5 is None else top5 + c5
-        count += len(y)
+    # One autocast region for the whole pass: it casts each weight to bf16 once, not per batch.
+    with autocast() if autocast else contextlib.nullcontext():
+        for x, y in loader:
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x).float()
+            loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+            c1, c5 = topk_correct(logits, y, (1, 5))
+            loss_sum = loss if loss_sum is None else loss_sum + loss
+            top1 = c1 if top1 is None else top1 + c1
+            top5 = c5 if top5 is None else top5 + c5
+            count += len(y)
     model.train(was_training)
     if count == 0:
         return {"loss": float("nan"), "top1_error": float("nan"), "top5_error": float("nan"),
