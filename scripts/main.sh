@@ -6,7 +6,8 @@
 # cohort (do rankings after epoch 1 predict final ones?); then 4 sampled points
 # under multi-objective successive halving (error and GMACs, synchronous, rung
 # at epoch 1); then a confirmation: the (up to) 2 points most likely on the
-# front and the anchors under 2 fresh seeds. Budget: 3 epochs on 5% of the
+# front under 2 fresh seeds, beside the anchors' full-budget runs (fixed before
+# the search, they need no fresh seeds). Budget: 3 epochs on 5% of the
 # training split. A second run resumes the campaign (finished trials are kept)
 # and reprints the report. Extra arguments go to `gespace search`.
 set -euo pipefail

@@ -1,6 +1,7 @@
 """Run a search campaign over a design space on Ray Tune, on this machine or a Ray cluster."""
 from __future__ import annotations
 
+from collections import Counter
 import logging
 import os
 import sys
@@ -243,7 +244,8 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
         searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
                                     halving=halving, rungs=len(halving.rungs) if halving else 0,
                                     calibration=calibration, **common)
-        confirmation = (len(space.anchors()) + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
+        repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
+        confirmation = (repeated_anchors + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
         _fit(searcher, scheduler, settings, store, progress, console, later=confirmation)
         if settings.confirm:
             points = _confirmation_points(store, space, settings)
@@ -356,7 +358,8 @@ def _fit(searcher: CampaignSearcher, scheduler: Any, settings: CampaignSettings,
 
 def _confirmation_points(store: CampaignStore, space: Any, settings: CampaignSettings
                          ) -> list[tuple[str | None, dict[str, Any]]]:
-    """The anchors and the ``confirm`` search points most likely on the front, chosen once.
+    """The ``confirm`` search points most likely on the front, and the anchors with fewer full-budget
+    runs than ``confirm_seeds``, chosen once.
 
     The choice is written to the campaign directory, so a resumed campaign
     confirms the same points whatever it trains meanwhile.
@@ -367,8 +370,10 @@ def _confirmation_points(store: CampaignStore, space: Any, settings: CampaignSet
         summaries = with_p_front(summarise(records, campaign_noise(records)), settings.objectives)
         candidates = sorted((s for s in summaries if not s.name and s.p_front > 0),
                             key=lambda s: -s.p_front)[:settings.confirm]
+        # Anchors are fixed before the search: their full-budget search runs need no fresh seeds.
+        trained = Counter(r.name for r in records if r.name and r.status == OK)
         anchors = [(name, space.canonicalise({**point, **settings.overrides()}))
-                   for name, point in space.anchors()]
+                   for name, point in space.anchors() if trained[name] < settings.confirm_seeds]
         chosen = anchors + [(None, s.point) for s in candidates]
         store.save_confirmation(chosen)
     return chosen

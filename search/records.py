@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 SCHEMA = 2
 
@@ -129,6 +129,20 @@ class TrialRecord:
         values = {key: value for key, value in data.items() if key in known}
         values["cost"] = Cost.of(values.get("cost") or {})
         return cls(**values)
+
+
+def phase_records(records: Sequence[TrialRecord], phase: str) -> list[TrialRecord]:
+    """The runs a phase's table is built from.
+
+    The confirmation's are its own runs and the anchors' full-budget search runs
+    it did not repeat: anchors are fixed before the search, so their results
+    carry no selection and need no fresh seeds.
+    """
+    if phase == SEARCH or not any(r.phase == CONFIRM for r in records):
+        return [r for r in records if r.phase == phase]
+    repeated = {r.name for r in records if r.phase == CONFIRM and r.name}
+    return [r for r in records
+            if r.phase == CONFIRM or (r.phase == SEARCH and r.name and r.name not in repeated)]
 
 
 def unique_epochs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:

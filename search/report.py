@@ -24,7 +24,7 @@ from gespace.grammar import anchor_label
 from search.calibration import TRUSTED, calibrate, first_trusted_epoch
 from search.hypervolume import REFERENCE, History, history, replica_band, space_bounds
 from search.pareto import pareto_front
-from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord
+from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_records
 from search.statistics import (BETTER, WORSE, Estimate, Noise, PointSummary, campaign_noise,
                                paired_difference, resolvable_difference, seeds_to_resolve, summarise,
                                with_p_front)
@@ -193,11 +193,13 @@ def comparison_section(campaign: str, summaries: list[PointSummary], noise: Nois
         for anchor in anchors:
             comparison = paired_difference(point, anchor, noise)
             rows.append({"campaign": campaign, "point": _label(point), "anchor": anchor_label(anchor.name),
-                         "seeds": str(len(comparison.seeds)), "diff_pp": _interval(comparison.difference),
-                         "verdict": comparison.verdict if comparison.seeds else "no common seed"})
+                         "seeds": (str(len(comparison.seeds)) if comparison.seeds
+                                   else f"{len(point.errors)} vs {len(anchor.errors)}"),
+                         "diff_pp": _interval(comparison.difference), "verdict": comparison.verdict})
     resolved = sum(row["verdict"] in (BETTER, WORSE) for row in rows)
-    notes = [f"{resolved} of {len(rows)} comparisons resolved (the 95% interval of the paired difference "
-             "is clear of 0; negative: lower error than the anchor)."] if rows else []
+    notes = [f"{resolved} of {len(rows)} comparisons resolved (the 95% interval of the difference "
+             "is clear of 0; negative: lower error than the anchor). Seeds 'n vs m': no seed in common, "
+             "compared by their means."] if rows else []
     return Section(title, columns, rows, notes, csv_name)
 
 
@@ -225,7 +227,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
 
     Search: the front with p_front, its points against the anchors, the trials
     stopped early. Confirmed (if the campaign has a confirmation phase): the same,
-    built only from the confirmation's runs.
+    built from the confirmation's runs and the anchors' full-budget runs.
     """
     def shown(columns: Sequence[str]) -> Sequence[str]:
         return columns if multi else columns[1:]
@@ -233,13 +235,13 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
     prefix = f"{campaign}: " if multi else ""
     sections, by_phase = [], {}
     for phase in (SEARCH, CONFIRM):
-        phase_records = [r for r in records if r.phase == phase]
-        if not phase_records:
+        runs = phase_records(records, phase)
+        if not runs:
             continue
-        noise = campaign_noise(phase_records)
-        summaries = with_p_front(summarise(phase_records, noise), objectives)
+        noise = campaign_noise(runs)
+        summaries = with_p_front(summarise(runs, noise), objectives)
         by_phase[phase] = summaries
-        name = "Confirmed (full budget, fresh seeds)" if phase == CONFIRM else "Pareto front (full budget)"
+        name = "Confirmed (full budget; chosen points under fresh seeds)" if phase == CONFIRM else "Pareto front (full budget)"
         front = front_section(campaign, summaries, noise, objectives,
                               f"{prefix}{name}: " + " vs ".join(objectives), shown(FRONT_COLUMNS),
                               "confirmed.csv" if phase == CONFIRM else "pareto.csv")
@@ -251,7 +253,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
             f"{prefix}{'Confirmed' if phase == CONFIRM else 'Front points'}: compared with the anchors",
             shown(COMPARISON_COLUMNS), "confirmed-comparisons.csv" if phase == CONFIRM else "comparisons.csv")]
         if phase == SEARCH:
-            sections.append(stopped_section(campaign, phase_records, shown(STOPPED_COLUMNS)))
+            sections.append(stopped_section(campaign, runs, shown(STOPPED_COLUMNS)))
     return sections, by_phase
 
 

@@ -13,7 +13,9 @@ pooling the within-point variances of the points trained under several seeds
 - a paired difference between two points over their n common seeds (seed i
   gives every point the same data order, augmentation and initial weights) has
   standard error at most sigma * sqrt(2 / n); pairing can only shrink it, so
-  the bound is used;
+  the bound is used; two points with no seed in common (a confirmed point under
+  fresh seeds against an anchor trained once, in the search) are compared by
+  their means, standard error sigma * sqrt(1 / n1 + 1 / n2);
 - ``p_front``, a point's probability of being on the Pareto front, resamples
   every point's mean error from its t distribution (costs are exact) and
   counts the draws in which nothing dominates it.
@@ -202,8 +204,8 @@ class Comparison:
 
     point: str
     reference: str
-    seeds: tuple[int, ...]
-    difference: Estimate | None  # None: no common seed
+    seeds: tuple[int, ...]  # common seeds; () when compared unpaired
+    difference: Estimate | None  # None: noise unknown, or a point without results
 
     @property
     def verdict(self) -> str:
@@ -215,13 +217,19 @@ class Comparison:
 
 
 def paired_difference(point: PointSummary, reference: PointSummary, noise: Noise) -> Comparison:
-    """``point`` minus ``reference`` over common seeds; stderr sigma * sqrt(2 / n) (see module doc)."""
+    """``point`` minus ``reference`` over common seeds, stderr sigma * sqrt(2 / n); without a
+    common seed, the difference of their means, stderr sigma * sqrt(1 / n1 + 1 / n2) (module doc)."""
     seeds = tuple(sorted(set(point.errors) & set(reference.errors)))
-    if not seeds:
+    if seeds:
+        differences = [point.errors[s] - reference.errors[s] for s in seeds]
+        pair_noise = Noise(noise.sigma * math.sqrt(2), noise.df, noise.points) if noise.known else noise
+        return Comparison(point.id, reference.id, seeds, estimate(differences, pair_noise))
+    if not point.errors or not reference.errors:
         return Comparison(point.id, reference.id, seeds, None)
-    differences = [point.errors[s] - reference.errors[s] for s in seeds]
-    pair_noise = Noise(noise.sigma * math.sqrt(2), noise.df, noise.points) if noise.known else noise
-    return Comparison(point.id, reference.id, seeds, estimate(differences, pair_noise))
+    n, m = len(point.errors), len(reference.errors)
+    stderr = noise.sigma * math.sqrt(1 / n + 1 / m) if noise.known else None
+    mean = float(np.mean(list(point.errors.values())) - np.mean(list(reference.errors.values())))
+    return Comparison(point.id, reference.id, seeds, Estimate(mean, min(n, m), stderr, noise.df))
 
 
 def resolvable_difference(noise: Noise, seeds: int, confidence: float = CONFIDENCE,

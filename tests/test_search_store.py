@@ -237,6 +237,31 @@ def test_one_driver_per_campaign(tmp_path):
                 pass
 
 
+def test_confirmation_reuses_the_anchors_search_runs(tmp_path):
+    """A confirmation that trained only the chosen point: its table holds the anchors' search runs,
+    and the point is compared with them by means (no common seed). Numbers by hand."""
+    def run(pid, seed, val, gmacs, name=None, phase="search"):
+        return dataclasses.replace(record(pid, val, gmacs, gmacs, name=name), seed=seed, phase=phase)
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n")
+    store = CampaignStore(tmp_path / "c")
+    store.create(str(spec), {"name": "c"})
+    for r in [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
+              run("se", 0, 0.08, 2.0, "se"), run("se", 1, 0.09, 2.0, "se"), run("p", 0, 0.05, 3.0),
+              run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")]:
+        store.append(r)
+    paths = write_report([store.directory], objectives=["val_error", "gmacs"])
+    confirmed = {row["id"]: row for row in csv.DictReader(paths["confirmed"].open())}
+    assert set(confirmed) >= {"base", "p"} and confirmed["p"]["seeds"] == "2"
+    # sigma^2 = (.0002 + .00005 + .0000125) / 3 = .0000875 on 3 df; p - base = .0625 - .11 with
+    # stderr sigma * sqrt(1/2 + 1/2) = .0093541; t(.975, 3) * .0093541 = 2.98 pp.
+    verdicts = list(csv.DictReader((tmp_path / "c" / "confirmed-comparisons.csv").open()))
+    assert [(c["anchor"], c["seeds"], c["diff_pp"], c["verdict"]) for c in verdicts] == [
+        ("Baseline", "2 vs 2", "-4.75 ± 2.98", "better"),
+        ("SE", "2 vs 2", "-2.25 ± 2.98", "not resolved at this budget")]
+
+
 def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, capsys):
     """Every number below is computed by hand from the records (see the comments)."""
     def run(pid, seed, val, gmacs, name=None, phase="search"):
@@ -274,7 +299,7 @@ def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, caps
         ("Baseline", "-4.25 ± 1.59", "better"), ("SE", "-2.00 ± 1.59", "better")]
     text = paths["markdown"].read_text()
     assert "Seed noise (pooled within-point std of validation error): 1.12 pp, 2 df from 2 points" in text
-    assert "## Confirmed (full budget, fresh seeds): val_error vs gmacs" in text
+    assert "## Confirmed (full budget; chosen points under fresh seeds): val_error vs gmacs" in text
     assert "2 of 2 comparisons resolved" in text
     # Power on the confirmed noise: (t(.975, 3) + t(.8, 3)) * .005 * sqrt(2 / 2) = (3.1824 + .9785) * .5 pp.
     assert "with 2 common seeds a paired comparison resolves a true difference of 2.08 pp" in text
