@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -35,19 +36,26 @@ TRIAL_COLUMNS = ("campaign", "point", "id", "phase", "seed", "status", "val_err_
 
 
 def describe(point: dict[str, Any]) -> str:
-    """A short human description of a point's GE design, e.g. 'dwconv/global +se16 @[2,3,4]'."""
+    """The GE design in words, most telling first: 'dwconv global, SE r=16, stages 2,3,4'.
+
+    Gather (operator, extent), then what the excite does beyond the paper's
+    default (nearest resize, sigmoid, no subnet), then the placement, so a label
+    cut short keeps the gather.
+    """
     stages = point.get("ge.placement.stages", ())
     if not stages:
         return "no GE"
-    gather = point["ge.gather.op"] if point["ge.gather.op"] == "dwconv" else point["ge.gather.pool"]
-    text = f"{gather}/{point['ge.gather.extent']}"
+    gather = "dwconv" if point["ge.gather.op"] == "dwconv" else f"{point['ge.gather.pool']} pool"
+    extent = point["ge.gather.extent"]
+    parts = [f"{gather} {'global' if extent == 'global' else f'e={extent}'}"]
     if point.get("ge.excite.interp") == "bilinear":
-        text += " bilinear"
+        parts.append("bilinear")
     if point.get("ge.excite.gate") == "hard_sigmoid":
-        text += " hsig"
+        parts.append("hard sigmoid")
     if point.get("ge.excite.mlp") == "se":
-        text += f" +se{point['ge.excite.reduction']}"
-    return text + " @[" + ",".join(str(s) for s in stages) + "]"
+        parts.append(f"SE r={point['ge.excite.reduction']}")
+    parts.append("stages " + ",".join(str(s) for s in stages))
+    return ", ".join(parts)
 
 
 def _percent(value: float | None) -> str:
@@ -55,7 +63,7 @@ def _percent(value: float | None) -> str:
 
 
 def _label(record: TrialRecord | PointSummary) -> str:
-    """'GE-θ: dwconv/global @[2,3,4]': the anchor's label (if any) and the design."""
+    """'GE-θ: dwconv global, stages 2,3,4': the anchor's label (if any) and the design."""
     return (f"{anchor_label(record.name)}: " if record.name else "") + describe(record.point)
 
 
@@ -78,10 +86,19 @@ def load_campaigns(directories: Sequence[str | Path]) -> list[tuple[str, list[Tr
     return campaigns
 
 
+# Columns that wrap in a narrow terminal; every other one (numbers, ids) stays whole.
+WRAPPED = ("point", "verdict", "anchor")
+# Below this width the id column is left out of printed tables (it stays in Markdown and CSV):
+# labels say what a point is, ids only find it.
+ID_WIDTH = 120
+
+
 def _rich_table(title: str, rows: list[dict[str, str]], columns: Sequence[str]) -> Table:
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in columns:
-        table.add_column(column, no_wrap=column in ("id", "val_err_%", "gmacs"))
+        wrapped = column in WRAPPED
+        table.add_column(column, no_wrap=not wrapped, ratio=1 if wrapped else None,
+                         min_width=12 if column == "point" else None)
     for row in rows:
         table.add_row(*(row[c] for c in columns))
     return table
@@ -113,7 +130,8 @@ class Section:
 
     def print(self, console: Console) -> None:
         if self.rows:
-            console.print(_rich_table(self.title, self.rows, self.columns))
+            columns = [c for c in self.columns if c != "id" or console.width >= ID_WIDTH]
+            console.print(_rich_table(self.title, self.rows, columns))
         else:
             console.print(f"[bold]{self.title}[/bold]: none")
         for note in self.notes:

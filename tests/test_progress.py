@@ -22,7 +22,7 @@ def state() -> CampaignState:
 
     records = [done("b", 0, 0.30, "baseline", 100.0), done("b", 1, 0.32, "baseline", 110.0),
                done("t", 0, 0.27, "ge-theta", 120.0)]
-    running = [Running("dwconv/4 bilinear hsig +se16 @[2,3,4]", 0, 2, 3, 0.4512, 812.4),
+    running = [Running("dwconv e=4, bilinear, hard sigmoid, SE r=16, stages 2,3,4", 0, 2, 3, 0.4512, 812.4),
                Running("GE-θ⁺", 1, 1, 3, None, None)]
     return CampaignState("demo", "search", 754.0, records, running, trials_left=4, concurrency=2)
 
@@ -41,7 +41,7 @@ def test_live_view_fits_80_columns_with_every_key_column():
     for column in ("point", "seed", "epoch", "val err %", "img/s", "status"):
         assert column in header
     # The long label is shortened, the numbers are whole.
-    assert "dwconv/4 bilinear hsig" in text and "@[2,3,4]" not in text
+    assert "dwconv e=4, bilinear" in text and "stages" not in text
     assert "45.12" in text and "812" in text and "2/3" in text and "running" in text
     # The last finished trials, newest first, with their status.
     rows = [line for line in lines if "ok" in line.split()]
@@ -56,4 +56,4 @@ def test_summary_eta_noise_and_front():
     assert summary.startswith("demo search, 12m34s elapsed, ETA 2m30s, 3 done, 2 running")
     assert "noise ±1.41 pp" in summary and "front 1" in summary  # std(.30, .32) = 1.41 pp
     line = plain_line(current)
-    assert "dwconv/4 bilinear hsig +se s0 2/3" in line and "GE-θ⁺ s1 1/3" in line and "\n" not in line
+    assert "dwconv e=4, bilinear, hard s0 2/3" in line and "GE-θ⁺ s1 1/3" in line and "\n" not in line

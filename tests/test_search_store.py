@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 
 import pytest
+from rich.console import Console
 
 from gespace.cli import main
 from search.pareto import dominates, pareto_front
 from search.records import Cost, RecordError, TrialRecord
-from search.report import describe, write_report
+from search.report import campaign_sections, describe, write_report
 from search.store import CampaignStore, CorruptRecords
 
 
@@ -129,7 +131,10 @@ def test_describe_points():
     point = {"ge.placement.stages": (2, 3), "ge.gather.op": "dwconv", "ge.gather.extent": 4,
              "ge.excite.interp": "bilinear", "ge.excite.gate": "hard_sigmoid", "ge.excite.mlp": "se",
              "ge.excite.reduction": 8}
-    assert describe(point) == "dwconv/4 bilinear hsig +se8 @[2,3]"
+    assert describe(point) == "dwconv e=4, bilinear, hard sigmoid, SE r=8, stages 2,3"
+    assert describe({**point, "ge.gather.op": "pool", "ge.gather.pool": "avg", "ge.gather.extent": "global",
+                     "ge.excite.interp": "nearest", "ge.excite.gate": "sigmoid", "ge.excite.mlp": "none"}
+                    ) == "avg pool global, stages 2,3"
     assert describe({"ge.placement.stages": ()}) == "no GE"
 
 
@@ -260,6 +265,36 @@ def test_confirmation_reuses_the_anchors_search_runs(tmp_path):
     assert [(c["anchor"], c["seeds"], c["diff_pp"], c["verdict"]) for c in verdicts] == [
         ("Baseline", "2 vs 2", "-4.75 ± 2.98", "better"),
         ("SE", "2 vs 2", "-2.25 ± 2.98", "not resolved at this budget")]
+
+
+def test_report_tables_fit_80_columns_with_labels_not_ids(tmp_path):
+    """Printed at 80 columns: no line longer, every key column's header, numbers whole, the
+    design in words and no id column; at 200 columns the id comes back."""
+    point = {"ge.placement.stages": (2, 3, 4), "ge.gather.op": "dwconv", "ge.gather.extent": 4,
+             "ge.excite.interp": "bilinear", "ge.excite.gate": "hard_sigmoid", "ge.excite.mlp": "se",
+             "ge.excite.reduction": 16}
+    records = [dataclasses.replace(record("base", v, 0.031, 0.031, name="baseline"), seed=s, test_error=v)
+               for s, v in ((0, 0.305), (1, 0.31))]
+    records += [dataclasses.replace(record("abcdef123456", 0.2512, 0.0312, 0.0312), seed=0, point=point,
+                                    test_error=0.2498)]
+    sections, _ = campaign_sections("c", records, ["val_error", "gmacs"], False)
+
+    def printed(width: int) -> str:
+        out = io.StringIO()
+        console = Console(file=out, width=width, force_terminal=False, color_system=None)
+        for section in sections:
+            section.print(console)
+        return out.getvalue()
+
+    text = printed(80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    header = next(line for line in text.splitlines() if "p_front" in line)
+    for column in ("point", "seeds", "val_err_%", "p_front", "test_err_%", "gmacs", "params_m"):
+        assert column in header
+    assert "id" not in header.split() and "abcdef123456" not in text
+    assert "30.75 ±" in text and "25.12 ±" in text and "24.98 ±" in text and "0.0312" in text
+    assert "dwconv e=4," in text and "Baseline: no GE" in text
+    assert "abcdef123456" in printed(200)
 
 
 def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, capsys):
