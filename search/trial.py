@@ -5,6 +5,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from search.curves import CurveWriter, run_directory
+from search.progress import point_label
 from search.records import EPOCH_KEYS, OK
 
 # The trainer's name for each of a record's epoch figures.
@@ -14,6 +16,11 @@ _TRAINER_NAMES = {"val_error": "val_top1_error"}
 def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The per-epoch figures a campaign keeps (`EPOCH_KEYS`), from the trainer's epoch metrics."""
     return {key: metrics.get(_TRAINER_NAMES.get(key, key)) for key in EPOCH_KEYS}
+
+
+def trial_threads(cpus_per_trial: float) -> int:
+    """The CPU threads a trial trains with: its whole CPUs, at least one."""
+    return max(1, int(cpus_per_trial))
 
 
 def run_trial(config: dict[str, Any]) -> None:
@@ -29,11 +36,14 @@ def run_trial(config: dict[str, Any]) -> None:
     model = build_model(point, seed=config["seed"])
     epochs = point["train.epochs"]
     last: dict[str, Any] = {}
+    curves = CurveWriter(run_directory(config["campaign_dir"], config.get("name"), pid, config["seed"]),
+                         point_label(config.get("name"), point))
 
     def on_epoch(metrics: dict[str, Any]) -> None:
         # The final epoch is reported after training, together with the test error.
         last.clear()
         last.update(epoch_metrics(metrics))
+        curves.epoch(last)
         if metrics["epoch"] < epochs:
             tune.report({**fixed, **last, "status": "running"})
 
@@ -43,7 +53,8 @@ def run_trial(config: dict[str, Any]) -> None:
                    out_dir=str(Path(config["campaign_dir"]) / "trials" / pid / f"s{config['seed']}"),
                    # A promoted trial (or one a killed campaign left half-way) continues its checkpoint.
                    resume=True, callback=on_epoch, progress=False,
-                   threads=max(1, int(config["cpus_per_trial"])))
+                   threads=trial_threads(config["cpus_per_trial"]))
+    curves.close(result.test_error, last.get("epoch", 0))
     final = {**fixed, **last, "status": result.status, "reason": result.reason or None,
              "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time,
              "setup_time": setup_time, "started_at": started_at, "finished_at": time.time()}

@@ -22,6 +22,7 @@ import pytest
 
 from gespace.grammar import load_space, point_id
 from search.campaign import connect_ray, run_campaign
+from search.curves import read_scalars, run_directory
 from search.records import phase_records
 from search.settings import CampaignSettings
 from search.store import CampaignStore
@@ -212,6 +213,11 @@ def test_multi_objective_successive_halving_with_calibration(tmp_path):
     assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] and r.status == "ok" for r in searched
                if r.unit in went_on)
     assert len(store.records()) == len(records) + len(went_on)  # the stopped record, then the continuation
+    # Each (point, seed) is one TensorBoard run whose validation curve has every epoch it trained.
+    for r in records:
+        curve = read_scalars(run_directory(store.directory, r.name, r.id, r.seed))["validation/top1_error_percent"]
+        assert [step for step, _ in curve] == [e["epoch"] for e in r.epochs]
+        assert [value for _, value in curve] == pytest.approx([100 * e["val_error"] for e in r.epochs])
 
 
 def _wait_for(predicate, timeout: float) -> bool:
