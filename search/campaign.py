@@ -16,6 +16,7 @@ from rich.live import Live
 
 from gespace.grammar import load_space, point_id
 from search import SCHEDULERS, SEARCHERS
+from search.latency import campaign_cost
 from search.progress import CampaignState, Running, plain_line, render
 from search.records import (CONFIRM, DIVERGED, FAILED, MEASURED, OK, REJECTED, SEARCH, STOPPED, Cost,
                             TrialRecord, best_error, unique_epochs)
@@ -24,6 +25,7 @@ from search.settings import CampaignSettings
 from search.searchers import CampaignSearcher, SeedPlan, ListSource, make_source
 from search.statistics import campaign_noise, summarise, with_p_front
 from search.store import SETTINGS, TORN, CampaignStore, StoreError
+from search.trial import trial_threads
 
 
 ETA = 3  # successive halving keeps a third of a rung's trials
@@ -41,7 +43,9 @@ def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None
     status = status or last.get("status")
     if status in (None, "running"):
         status = STOPPED  # ended by the scheduler before its last epoch
-    epochs = unique_epochs(history)
+    # A finished trial reports its checkpoint's whole history; one the scheduler stopped, only
+    # the epochs Tune saw (a promoted one's earlier epochs are in its previous record).
+    epochs = unique_epochs(last.get("history") or history)
     before = previous if config.get("continued") and previous else None
     if before:
         first = epochs[0]["epoch"] if epochs else before.epochs_done + 1
@@ -222,14 +226,15 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
     if settings.scheduler not in SCHEDULERS:
         raise CampaignError(f"unknown scheduler {settings.scheduler!r}; use {', '.join(SCHEDULERS)}")
     space = load_space(store.spec_path if resume else settings.spec)
+    # Before anything starts: an unusable latency cache or device ends the campaign in one line.
+    cost_fn = campaign_cost(space, settings.objectives, store.directory, settings.device,
+                            trial_threads(settings.cpus_per_trial))
     if not resume:
         store.create(settings.spec, asdict(settings))
 
-    from gespace.cost import point_cost
-
     started_ray = connect_ray(address, cpus=None)
     try:
-        common = {"cost_fn": point_cost, "overrides": settings.overrides(),
+        common = {"cost_fn": cost_fn, "overrides": settings.overrides(),
                   "trial_settings": {"campaign_dir": str(store.directory), "data_root": settings.data_root,
                                      "device": settings.device, "cpus_per_trial": settings.cpus_per_trial}}
         plan = SeedPlan(SEARCH, settings.seed, settings.anchor_seeds, settings.seeds)

@@ -233,6 +233,25 @@ def _driver_env() -> dict:
     return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
+def test_a_finished_checkpoint_whose_record_was_lost_is_recorded_whole(tmp_path):
+    """A driver killed after a trial's last checkpoint but before its record: the resume trains
+    nothing and records the trial with every epoch and its errors, as the first run would have."""
+    spec = write(tmp_path, SPEC.split("anchors:")[0] + "anchors:\n  baseline: {ge.placement.stages: []}\n")
+    settings = CampaignSettings(spec=spec, name="lost", storage=str(tmp_path / "runs"), num_samples=2,
+                                scheduler="none", max_concurrent=2, anchor_seeds=1)
+    store = run_campaign(settings, progress=False)
+    whole = store.records()
+    assert len(whole) == 2 and all(len(r.epochs) == 2 and r.val_error is not None for r in whole)
+    lines = store.trials_path.read_text().splitlines(keepends=True)
+    store.trials_path.write_text(lines[0])  # the second record never written
+    again = run_campaign(dataclasses.replace(settings), resume=True, progress=False).records()
+    assert again[0] == whole[0] and len(again) == 2
+    lost, redone = whole[1], again[1]
+    assert redone.unit == lost.unit and redone.status == "ok"
+    assert redone.epochs == lost.epochs and redone.val_error == lost.val_error
+    assert redone.test_error == lost.test_error and redone.best_val_error == lost.best_val_error
+
+
 def test_resume_after_killed_driver(tmp_path):
     spec = write(tmp_path, SPEC.replace("epochs: 2", "epochs: 3"))
     storage = tmp_path / "runs"
@@ -263,6 +282,8 @@ def test_resume_after_killed_driver(tmp_path):
     counts = Counter(r.unit for r in after)
     assert len(after) == 12 and max(counts.values()) == 1  # no (point, seed) trained twice
     assert len({r.id for r in after}) == 7
+    # Trials the kill cut short resumed from their checkpoints: their records hold every epoch.
+    assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] and r.val_error is not None for r in after)
     assert "Pareto front" in result.stdout
 
 
