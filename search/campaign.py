@@ -158,6 +158,9 @@ def connect_ray(address: str | None, cpus: float | None = None) -> bool:
     # A trial that diverged or failed reports no val_error (it measured none); Tune's
     # strict check would call that an error, and the schedulers skip such a result.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # The records, trials/*/result.json and CAMPAIGN/tensorboard hold every figure; Tune's own CSV,
+    # JSON and TensorBoard loggers would repeat them in ray-*/ (and warn about the final history).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Ray announces the token authentication it picks for a local cluster as a warning; it is no news
     # to the user (errors still come through).
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)

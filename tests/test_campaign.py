@@ -233,7 +233,7 @@ def _driver_env() -> dict:
     return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
-def test_a_finished_checkpoint_whose_record_was_lost_is_recorded_whole(tmp_path):
+def test_a_finished_checkpoint_whose_record_was_lost_is_recorded_whole(tmp_path, capfd):
     """A driver killed after a trial's last checkpoint but before its record: the resume trains
     nothing and records the trial with every epoch and its errors, as the first run would have."""
     spec = write(tmp_path, SPEC.split("anchors:")[0] + "anchors:\n  baseline: {ge.placement.stages: []}\n")
@@ -250,6 +250,10 @@ def test_a_finished_checkpoint_whose_record_was_lost_is_recorded_whole(tmp_path)
     assert redone.unit == lost.unit and redone.status == "ok"
     assert redone.epochs == lost.epochs and redone.val_error == lost.val_error
     assert redone.test_error == lost.test_error and redone.best_val_error == lost.best_val_error
+    # Tune's own loggers are off (the records and CAMPAIGN/tensorboard hold the figures): no
+    # event files of theirs, and no warning about the history a final result carries.
+    assert not list(store.directory.glob("ray-*/*/events.out.tfevents.*"))
+    assert "invalid value" not in capfd.readouterr().err
 
 
 def test_resume_after_killed_driver(tmp_path):
