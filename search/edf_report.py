@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gespace.cli import UserError
-from search.records import OK, TrialRecord
+from search.records import FAILED, OK, REJECTED, TrialRecord
 from search.report import load_campaigns
 from search.store import StoreError
 
@@ -20,22 +20,40 @@ def add_edf_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--by", metavar="KNOB", help="split the trials by this knob, e.g. ge.gather.op")
     parser.add_argument("--normalise-cost", action="store_true",
                         help="reweight each group to the pooled GMACs distribution")
+    parser.add_argument("--epoch", type=int, metavar="K",
+                        help="compare every trial that reached epoch K (early-stopped ones included) by its "
+                             "validation error there, instead of the fully trained ones at the end")
+    parser.add_argument("--sampled", action="store_true",
+                        help="the sampled designs only: leave out the anchors and the calibration cohort")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the bands")
     parser.add_argument("--out", default=".", help="where edf.png and edf.csv go (default: here)")
     parser.set_defaults(handler=cmd_edf)
 
 
-def groups_of(campaigns: list[tuple[str, list[TrialRecord]]], by: str | None
-              ) -> dict[str, list[TrialRecord]]:
-    """Fully trained trials grouped by campaign, or by the value of knob ``by`` ('-' where inactive)."""
-    groups: dict[str, list[TrialRecord]] = {}
+def error_at(record: TrialRecord, epoch: int | None) -> float | None:
+    """The validation error a record is compared by: at ``epoch`` (None if it never got there, or
+    failed), else at the end of a fully trained trial."""
+    if epoch is None:
+        return record.val_error if record.status == OK else None
+    if record.status in (FAILED, REJECTED):
+        return None
+    return next((e.get("val_error") for e in record.epochs if e["epoch"] == epoch), None)
+
+
+def groups_of(campaigns: list[tuple[str, list[TrialRecord]]], by: str | None, *, epoch: int | None = None,
+              sampled: bool = False) -> dict[str, list[tuple[TrialRecord, float]]]:
+    """(trial, its error) grouped by campaign, or by the value of knob ``by`` ('-' where inactive)."""
+    groups: dict[str, list[tuple[TrialRecord, float]]] = {}
     for name, records in campaigns:
         for record in records:
-            if record.status != OK or record.val_error is None:
+            error = error_at(record, epoch)
+            if error is None or (sampled and (record.name or record.calibration)):
                 continue
             value = record.point.get(by, "-") if by else name
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value) or "none"
             label = f"{by.rsplit('.', 1)[-1]}={value}" if by else name
-            groups.setdefault(label, []).append(record)
+            groups.setdefault(label, []).append((record, error))
     return groups
 
 
@@ -51,12 +69,13 @@ def cmd_edf(args: argparse.Namespace) -> int:
         campaigns = load_campaigns(args.directories)
     except StoreError as error:
         raise UserError(str(error)) from None
-    groups = groups_of(campaigns, args.by)
+    groups = groups_of(campaigns, args.by, epoch=args.epoch, sampled=args.sampled)
     if len(groups) < 1 or any(len(g) < 2 for g in groups.values()):
         sizes = ", ".join(f"{k}: {len(v)}" for k, v in groups.items()) or "none"
-        raise UserError(f"an EDF needs at least 2 fully trained trials per group ({sizes})")
-    errors = {label: [r.val_error for r in records] for label, records in groups.items()}
-    costs = ({label: [r.cost.gmacs for r in records] for label, records in groups.items()}
+        which = f"trials that reached epoch {args.epoch}" if args.epoch else "fully trained trials"
+        raise UserError(f"an EDF needs at least 2 {which} per group ({sizes})")
+    errors = {label: [error for _, error in members] for label, members in groups.items()}
+    costs = ({label: [r.cost.gmacs for r, _ in members] for label, members in groups.items()}
              if args.normalise_cost else None)
     curves = edf_curves(errors, costs=costs, samples=args.bootstrap)
     out = Path(args.out)
@@ -65,7 +84,7 @@ def cmd_edf(args: argparse.Namespace) -> int:
     for curve in curves:
         line, = axis.plot(100 * curve.grid, curve.edf, label=f"{curve.label} (n={curve.count})")
         axis.fill_between(100 * curve.grid, curve.low, curve.high, color=line.get_color(), alpha=0.2)
-    axis.set_xlabel("validation error (%)")
+    axis.set_xlabel("validation error (%)" + (f" at epoch {args.epoch}" if args.epoch else ""))
     axis.set_ylabel("cumulative prob." + (" (cost-normalised)" if args.normalise_cost else ""))
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
