@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gespace.grammar import anchor_label
-from search.calibration import TRUSTED, calibrate, first_trusted_epoch
+from search.calibration import TRUSTED, Calibration, calibrate, first_trusted_epoch
 from search.hypervolume import REFERENCE, History, history, replica_band, space_bounds
 from search.pareto import pareto_front
 from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_records
@@ -290,18 +290,25 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     sections: list[Section] = []
     plotted = []
     histories = []
+    calibrations: list[tuple[str, Calibration]] = []
     for directory, (name, records) in zip(directories, campaigns):
         campaign_parts, by_phase = campaign_sections(name, records, objectives, multi)
         sections += campaign_parts
         plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
                         "confirmed" if CONFIRM in by_phase else "search"))
-        sections.append(calibration_section(name, records, multi))
+        calibration, budget = campaign_calibration(records)
+        sections.append(calibration_section(name, calibration, budget, multi))
+        if calibration is not None:
+            calibrations.append((name, calibration))
         ideal, reference = campaign_bounds(directory, objectives)
         histories.append((name, history(records, objectives, reference, ideal)))
         sections.append(hypervolume_section(name, histories[-1][1], ideal, reference, multi))
     paths = {"markdown": out / "pareto.md", "trials": out / "trials.csv", "plot": out / "pareto.png",
              "hypervolume": out / "hypervolume.png"}
     plot_hypervolume(histories, paths["hypervolume"])
+    if calibrations:
+        paths["calibration"] = out / "calibration.png"
+        plot_calibration(calibrations, paths["calibration"])
     csv_rows: dict[str, list[dict[str, str]]] = {}
     for section in sections:
         section.print(console)
@@ -341,10 +348,14 @@ def _correlation_text(value: float, interval: tuple[float, float]) -> str:
     return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
-def calibration_section(campaign: str, records: list[TrialRecord], multi: bool) -> Section:
-    """How well each epoch's ranking of the calibration cohort predicts its full-budget ranking."""
+def campaign_calibration(records: list[TrialRecord]) -> tuple[Calibration | None, int]:
+    """The calibration of a campaign's cohort, and the full budget it is measured against."""
     budget = max((r.budget or 0 for r in records), default=0)
-    result = calibrate(records, budget)
+    return calibrate(records, budget), budget
+
+
+def calibration_section(campaign: str, result: Calibration | None, budget: int, multi: bool) -> Section:
+    """How well each epoch's ranking of the calibration cohort predicts its full-budget ranking."""
     title = (f"{campaign}: " if multi else "") + "Fidelity calibration: epoch ranking vs full budget"
     columns = ("epoch", "points", "spearman [95% CI]", "kendall [95% CI]")
     if result is None:
@@ -407,6 +418,38 @@ def plot_hypervolume(histories: list[tuple[str, History]], path: Path,
         axis.set_ylabel("normalised hypervolume")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_calibration(calibrations: list[tuple[str, Calibration]], path: Path) -> None:
+    """Spearman correlation of each epoch's ranking with the full budget's, with its bootstrap
+    interval, beside the seed-vs-seed ceiling and the threshold --grace auto trusts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for offset, (name, result) in enumerate(calibrations):
+        epochs = np.array([c.epoch for c in result.epochs], dtype=float) + 0.08 * offset
+        values = np.array([c.spearman for c in result.epochs])
+        low, high = np.array([c.spearman_interval for c in result.epochs]).T
+        line = axis.errorbar(epochs, values, yerr=[values - low, high - values], marker="o", capsize=3,
+                             label=f"{name}: epoch k vs full budget")
+        if result.ceiling is not None:
+            c = result.ceiling
+            axis.axhspan(*c.spearman_interval, color=line[0].get_color(), alpha=0.12)
+            axis.axhline(c.spearman, color=line[0].get_color(), linestyle=":",
+                         label=f"{name}: seed vs seed at full budget (ceiling)")
+    axis.axhline(TRUSTED, color="grey", linestyle="--", linewidth=1, label=f"--grace auto threshold ({TRUSTED})")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("Spearman rank correlation (95% bootstrap CI)")
+    axis.set_ylim(-1.05, 1.05)
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -39,3 +39,26 @@ def test_calibration_finds_the_epoch_where_rankings_become_trustworthy():
 def test_calibration_needs_a_cohort():
     assert calibrate(cohort({"a": [[0.5, 0.2]], "b": [[0.4, 0.3]]}), max_epoch=2) is None
     assert first_trusted_epoch(None) is None
+
+
+def test_report_prints_and_draws_the_calibration(tmp_path):
+    """The report's calibration section and calibration.png, from the same cohort as above."""
+    import dataclasses
+
+    from search.report import write_report
+    from search.store import CampaignStore
+
+    finals = [0.10 + 0.02 * i for i in range(8)]
+    curves = {f"p{i}": [[0.9 - 0.05 * i, final + 0.05, final], [0.9 - 0.05 * i + 0.001, final + 0.05, final + 0.002]]
+              for i, final in enumerate(finals)}
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n")
+    store = CampaignStore(tmp_path / "c")
+    store.create(str(spec), {"name": "c"})
+    for record in cohort(curves):
+        store.append(dataclasses.replace(record, budget=3))
+    paths = write_report([store.directory])
+    text = paths["markdown"].read_text()
+    assert "| 1 | 8 | -1.00 [-1.00, -1.00] | -1.00 [-1.00, -1.00] |" in text
+    assert "First epoch whose Spearman interval clears 0.5: 2 (what --grace auto uses)." in text
+    assert paths["calibration"] == store.directory / "calibration.png" and paths["calibration"].stat().st_size > 0
