@@ -242,20 +242,28 @@ def test_one_driver_per_campaign(tmp_path):
                 pass
 
 
-def test_confirmation_reuses_the_anchors_search_runs(tmp_path):
-    """A confirmation that trained only the chosen point: its table holds the anchors' search runs,
-    and the point is compared with them by means (no common seed). Numbers by hand."""
-    def run(pid, seed, val, gmacs, name=None, phase="search"):
-        return dataclasses.replace(record(pid, val, gmacs, gmacs, name=name), seed=seed, phase=phase)
+def run(pid: str, seed: int, val: float, gmacs: float, name: str | None = None, phase: str = "search"
+        ) -> TrialRecord:
+    """A full-budget record of ``pid`` under ``seed`` (parameters in millions = GMACs)."""
+    return dataclasses.replace(record(pid, val, gmacs, gmacs, name=name), seed=seed, phase=phase)
 
+
+def campaign_of(tmp_path, records: list[TrialRecord]) -> CampaignStore:
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: x\n")
     store = CampaignStore(tmp_path / "c")
     store.create(str(spec), {"name": "c"})
-    for r in [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
-              run("se", 0, 0.08, 2.0, "se"), run("se", 1, 0.09, 2.0, "se"), run("p", 0, 0.05, 3.0),
-              run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")]:
+    for r in records:
         store.append(r)
+    return store
+
+
+def test_confirmation_reuses_the_anchors_search_runs(tmp_path):
+    """A confirmation that trained only the chosen point: its table holds the anchors' search runs,
+    and the point is compared with them by means (no common seed). Numbers by hand."""
+    store = campaign_of(tmp_path, [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
+              run("se", 0, 0.08, 2.0, "se"), run("se", 1, 0.09, 2.0, "se"), run("p", 0, 0.05, 3.0),
+              run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")])
     paths = write_report([store.directory], objectives=["val_error", "gmacs"])
     confirmed = {row["id"]: row for row in csv.DictReader(paths["confirmed"].open())}
     assert set(confirmed) >= {"base", "p"} and confirmed["p"]["seeds"] == "2"
@@ -299,20 +307,12 @@ def test_report_tables_fit_80_columns_with_labels_not_ids(tmp_path):
 
 def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, capsys):
     """Every number below is computed by hand from the records (see the comments)."""
-    def run(pid, seed, val, gmacs, name=None, phase="search"):
-        return dataclasses.replace(record(pid, val, gmacs, gmacs, name=name), seed=seed, phase=phase)
-
-    spec = tmp_path / "spec.yaml"
-    spec.write_text("name: x\n")
-    store = CampaignStore(tmp_path / "c")
-    store.create(str(spec), {"name": "c"})
-    for r in [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
+    store = campaign_of(tmp_path, [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
               run("se", 0, 0.08, 2.0, "se"), run("se", 1, 0.09, 2.0, "se"), run("p", 0, 0.05, 3.0),
               run("base", 1000, 0.10, 1.0, "baseline", "confirm"),
               run("base", 1001, 0.11, 1.0, "baseline", "confirm"),
               run("se", 1000, 0.08, 2.0, "se", "confirm"), run("se", 1001, 0.085, 2.0, "se", "confirm"),
-              run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")]:
-        store.append(r)
+              run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")])
     paths = write_report([store.directory], objectives=["val_error", "gmacs"])
     # Search noise: var(.10, .12) = .0002, var(.08, .09) = .00005 -> sigma = sqrt(.000125) on 2 df;
     # t(.975, 2) = 4.302653. Baseline: .11 +- 4.302653 * sigma / sqrt 2 = 3.40 pp.
