@@ -23,6 +23,7 @@ block arguments); the result equals ``count_cost`` of the built model exactly.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -33,7 +34,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch import nn
@@ -44,6 +45,9 @@ with warnings.catch_warnings():
     from fvcore.nn.jit_analysis import JitModelAnalysis
     from fvcore.nn.jit_handles import (addmm_flop_jit, batchnorm_flop_jit, bmm_flop_jit, conv_flop_jit,
                                        einsum_flop_jit, get_shape, linear_flop_jit, matmul_flop_jit)
+
+if TYPE_CHECKING:
+    from gespace.train.device import DeviceSetup
 
 Point = dict[str, Any]
 ACTIVATIONS = "activations"  # a pseudo-op in the tallies: outputs of conv / linear ops (fvcore's)
@@ -390,18 +394,27 @@ class Latency:
 
 def latency(model: nn.Module, image_size: int | tuple[int, int], in_channels: int, *,
             train_batch: int = 64, repeats: int = 10, warmup: int = 2,
-            device: str | torch.device | None = None) -> Latency:
-    """Time ``model`` on the device at hand (CUDA if available, else CPU); the model is put
-    back on its own device and in its own mode afterwards."""
+            device: str | torch.device | None = None, setup: DeviceSetup | None = None) -> Latency:
+    """Time ``model`` on the device at hand (CUDA if available, else CPU), or as a trainer under
+    ``setup`` evaluates it: on its device, in its precision (autocast) and memory format. The
+    model is put back on its own device, in its own mode and in the default memory format."""
+    if setup is not None:
+        device = setup.device
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     first = next(model.parameters(), None)
     home, was_training = (first.device if first is not None else torch.device("cpu")), model.training
     model.to(device).eval()
+    if setup is not None:
+        setup = setup.prepare(model)  # the trainer's rule: NCHW where NHWC is unsafe
+    channels_last = setup is not None and setup.channels_last
+    autocast = setup.autocast if setup is not None else contextlib.nullcontext
 
     def median_ms(batch: int) -> float:
         x = torch.randn(batch, in_channels, *_pair(image_size), device=device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         times = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for i in range(warmup + repeats):
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
@@ -417,3 +430,5 @@ def latency(model: nn.Module, image_size: int | tuple[int, int], in_channels: in
         return Latency(str(device), median_ms(1), train_batch, median_ms(train_batch))
     finally:
         model.to(home).train(was_training)
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)

@@ -75,7 +75,8 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="N points (the anchors, then Sobol points) trained to the full budget under "
                              "2 seeds: how well early rankings predict final ones")
     parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"],
-                        help="comma list of val_error, gmacs, params_m (default val_error,gmacs)")
+                        help=f"comma list of {', '.join(OBJECTIVES)} (default val_error,gmacs); "
+                             "latency_ms is measured on the campaign's device")
     parser.add_argument("--epochs", type=int, help="train every point for this many epochs (train.epochs)")
     parser.add_argument("--subset", type=float,
                         help="train every point on this fraction of the training split (train.subset)")

@@ -6,7 +6,9 @@ campaigns on one space compare. Normalised hypervolume divides by the box from
 the ideal point (zero error, the space's smallest cost) to the reference: 1
 would be a perfect model at the smallest cost the space has. (A GE block adds
 under 1% to a network's MACs, so a box from zero cost would squash every
-difference.) Computed with Optuna's maintained implementation.
+difference.) Latency, measured rather than costed, takes its ideal and default
+reference from what the campaign measured. Computed with Optuna's maintained
+implementation.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
 
+from search.latency import OBJECTIVE as LATENCY, LatencyError, measured_range
 from search.records import SEARCH, TrialRecord
 from search.statistics import full_budget
 
@@ -30,13 +33,30 @@ SAMPLES = 1000
 
 def space_bounds(space: Any, objectives: Sequence[str], cache: Path | None = None
                  ) -> tuple[dict[str, float], dict[str, float]]:
-    """The space's ideal and reference points, cached in ``cache``.
+    """The space's ideal and reference points, cached in ``cache`` (a campaign's reference.json).
 
     Ideal: zero error and the space's smallest cost. Reference: declared in the
     spec (``report.reference``), else chance-level error and the space's largest
     cost. Costs over every point when the space has at most ENUMERATE, else over
-    SAMPLES Sobol points.
+    SAMPLES Sobol points. Latency is measured, not costed: its ideal and default
+    reference are the fastest and slowest point the campaign (``cache``'s
+    directory) measured, read afresh each time since it measures more as it goes.
     """
+    measured = None
+    if LATENCY in objectives:
+        measured = measured_range(cache.parent) if cache is not None else None
+        if measured is None:
+            raise LatencyError(f"{cache.parent if cache is not None else space.name}: no latency measured; "
+                               f"the campaign did not use {LATENCY}")
+    ideal, reference = _costed_bounds(space, [o for o in objectives if o != LATENCY], cache)
+    if measured is not None:
+        ideal[LATENCY], reference[LATENCY] = measured[0], space.reference.get(LATENCY, measured[1])
+    return {o: ideal[o] for o in objectives}, {o: reference[o] for o in objectives}
+
+
+def _costed_bounds(space: Any, objectives: Sequence[str], cache: Path | None
+                   ) -> tuple[dict[str, float], dict[str, float]]:
+    """`space_bounds` of val_error and the exact costs."""
     if cache is not None and cache.exists():
         stored = json.loads(cache.read_text())
         if all(o in stored.get("reference", {}) and o in stored.get("ideal", {}) for o in objectives):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence, TypeVar
 
-OBJECTIVES = ("val_error", "gmacs", "params_m")  # see TrialRecord.objective
+OBJECTIVES = ("val_error", "gmacs", "params_m", "latency_ms")  # see TrialRecord.objective
 
 
 class Scored(Protocol):

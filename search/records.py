@@ -34,7 +34,9 @@ PHASES = (SEARCH, CONFIRM)
 
 # Per-epoch figures a record keeps, in this order.
 EPOCH_KEYS = ("epoch", "train_loss", "val_error", "val_top5_error", "images_per_s", "epoch_time")
-COST_KEYS = ("macs", "gmacs", "params", "params_m")
+# A point's figures known before training: exact costs, and the latency a campaign that uses it
+# measures (`search.latency`; None elsewhere, and in records written before it).
+COST_KEYS = ("macs", "gmacs", "params", "params_m", "latency_ms", "latency_batch_ms")
 
 
 class RecordError(ValueError):
@@ -43,18 +45,26 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class Cost:
-    """A point's exact cost: multiply-accumulates and parameters (raw and scaled)."""
+    """A point's exact cost: multiply-accumulates and parameters (raw and scaled); and its
+    measured forward time in milliseconds at batch 1 and at its training batch, where the campaign
+    measures it."""
 
     macs: int | None = None
     gmacs: float | None = None
     params: int | None = None
     params_m: float | None = None
+    latency_ms: float | None = None
+    latency_batch_ms: float | None = None
 
     @classmethod
     def of(cls, cost: Any) -> Cost:
         """From a `gespace.cost` result or a mapping with the same names."""
         get = cost.get if isinstance(cost, dict) else lambda key: getattr(cost, key, None)
         return cls(**{key: get(key) for key in COST_KEYS})
+
+    def known(self) -> dict[str, Any]:
+        """The figures it has (what a trial's config and results carry)."""
+        return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
 
 
 @dataclass
@@ -107,7 +117,8 @@ class TrialRecord:
         return len(self.epochs)
 
     def objective(self, name: str) -> float | None:
-        """An objective's value: val_error from the record, a cost (gmacs, params_m, ...) from its cost."""
+        """An objective's value: val_error from the record, a cost (gmacs, params_m, latency_ms, ...)
+        from its cost."""
         return self.val_error if name == "val_error" else getattr(self.cost, name, None)
 
     def to_json(self) -> dict[str, Any]:

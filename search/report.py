@@ -24,6 +24,7 @@ from rich.table import Table
 from gespace.grammar import anchor_label
 from search.calibration import TRUSTED, Calibration, calibrate, first_trusted_epoch
 from search.hypervolume import REFERENCE, History, history, replica_band, space_bounds
+from search.latency import OBJECTIVE as LATENCY_OBJECTIVE, latency_note
 from search.pareto import pareto_front
 from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_records
 from search.statistics import (BETTER, WORSE, Estimate, Noise, PointSummary, campaign_noise,
@@ -163,7 +164,8 @@ def _summary_row(campaign: str, summary: PointSummary) -> dict[str, str]:
             "val_err_%": _interval(summary.error), "p_front": _probability(summary.p_front),
             "test_err_%": _interval(summary.test),
             "gmacs": "" if summary.cost.gmacs is None else f"{summary.cost.gmacs:.4f}",
-            "params_m": "" if summary.cost.params_m is None else f"{summary.cost.params_m:.3f}"}
+            "params_m": "" if summary.cost.params_m is None else f"{summary.cost.params_m:.3f}",
+            "latency_ms": "" if summary.cost.latency_ms is None else f"{summary.cost.latency_ms:.2f}"}
 
 
 def _probability(value: float | None) -> str:
@@ -260,8 +262,9 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
         summaries = with_p_front(summarise(runs, noise), objectives)
         by_phase[phase] = summaries
         name = "Confirmed (full budget; chosen points under fresh seeds)" if phase == CONFIRM else "Pareto front (full budget)"
+        columns = FRONT_COLUMNS + ((LATENCY_OBJECTIVE,) if LATENCY_OBJECTIVE in objectives else ())
         front = front_section(campaign, summaries, noise, objectives,
-                              f"{prefix}{name}: " + " vs ".join(objectives), shown(FRONT_COLUMNS),
+                              f"{prefix}{name}: " + " vs ".join(objectives), shown(columns),
                               "confirmed.csv" if phase == CONFIRM else "pareto.csv")
         front.notes += power_notes(noise, max((len(s.errors) for s in summaries if s.name), default=1))
         shown_ids = {row["id"] for row in front.rows}
@@ -293,6 +296,10 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     calibrations: list[tuple[str, Calibration]] = []
     for directory, (name, records) in zip(directories, campaigns):
         campaign_parts, by_phase = campaign_sections(name, records, objectives, multi)
+        device_note = latency_note(directory) if LATENCY_OBJECTIVE in objectives else None
+        for section in campaign_parts:
+            if device_note and section.csv_name in ("pareto.csv", "confirmed.csv"):
+                section.notes.append(device_note)
         sections += campaign_parts
         plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
                         "confirmed" if CONFIRM in by_phase else "search"))
@@ -513,7 +520,8 @@ def write_replica_report(directories: Sequence[str | Path], *, objectives: Seque
     return {"markdown": out / "replicas.md", "csv": out / "replicas.csv", "hypervolume": plot}
 
 
-_AXIS = {"val_error": "validation error (%)", "gmacs": "GMACs", "params_m": "parameters (M)"}
+_AXIS = {"val_error": "validation error (%)", "gmacs": "GMACs", "params_m": "parameters (M)",
+         "latency_ms": "latency at batch 1 (ms, on the campaign's device)"}
 
 
 def plot_fronts(campaigns: list[tuple[str, list[PointSummary], str]], pairs: list[list[str]],

@@ -244,7 +244,7 @@ class CampaignSearcher(Searcher):
         for record in self.finished.values():  # resumed: points of this phase count, missing seeds queue
             if record.phase == plan.phase and record.status != REJECTED and record.id not in self.points:
                 point = space.canonicalise(record.point)  # JSON gave lists for tuples
-                self.points[record.id] = (record.name, point, dataclasses.asdict(record.cost))
+                self.points[record.id] = (record.name, point, record.cost.known())
                 if record.calibration:
                     self.calibration_ids.add(record.id)
         for pid, (name, point, cost) in self.points.items():
@@ -333,8 +333,9 @@ class CampaignSearcher(Searcher):
                     continue
                 self.source.tell(token, self._results(pid))
                 continue
-            # Costed here, once (composed from cached parts): the trial gets the figures in
-            # its config and spends its slot training, not tracing.
+            # Costed here, once (composed from cached parts; latency, where the campaign uses it,
+            # timed once per architecture): the trial gets the figures in its config and spends
+            # its slot training, not tracing.
             cost = self.cost_fn(point)
             broken = self.space.constraint_violations(cost) if self.space.constraints else []
             if broken:
@@ -346,7 +347,7 @@ class CampaignSearcher(Searcher):
                 self.rejected.add(pid)
                 self.source.tell(token, None, error=True)
                 continue
-            summary = dataclasses.asdict(Cost.of(cost))
+            summary = Cost.of(cost).known()
             self.points[pid] = (name, point, summary)
             if calibrating:
                 self.calibration_ids.add(pid)

@@ -66,8 +66,8 @@ class CampaignStore:
         """Start a campaign: copy the spec, write settings and environment."""
         self.directory.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(spec_path, self.directory / SPEC)
-        _write_json(self.directory / SETTINGS, settings)
-        _write_json(self.directory / ENVIRONMENT, environment())
+        write_json(self.directory / SETTINGS, settings)
+        write_json(self.directory / ENVIRONMENT, environment())
         self.trials_path.touch()
 
     def settings(self) -> dict[str, Any]:
@@ -84,7 +84,7 @@ class CampaignStore:
         return settings
 
     def update_settings(self, settings: dict[str, Any]) -> None:
-        _write_json(self.directory / SETTINGS, settings)
+        write_json(self.directory / SETTINGS, settings)
 
     def confirmation(self) -> list[tuple[str | None, dict[str, Any]]] | None:
         """The points the confirmation phase trains, once chosen: (anchor name or None, point)."""
@@ -97,7 +97,7 @@ class CampaignStore:
             raise StoreError(f"{path}: unreadable confirmation list ({err})") from None
 
     def save_confirmation(self, points: list[tuple[str | None, dict[str, Any]]]) -> None:
-        _write_json(self.directory / CONFIRMATION, [{"name": name, "point": point} for name, point in points])
+        write_json(self.directory / CONFIRMATION, [{"name": name, "point": point} for name, point in points])
 
     @property
     def spec_path(self) -> Path:
@@ -196,9 +196,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` atomically: readers see the old file or the whole new one, never a part."""
     temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    with open(temporary, "w") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 

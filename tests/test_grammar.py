@@ -62,7 +62,7 @@ def test_condition_syntax_errors_have_offsets(text, offset):
 
 
 # --- shipped spaces --------------------------------------------------------------------------
-EXPECTED_COUNTS = {"fashion-demo": 1515, "paper-cifar": 15, "paper-resnet101": 10,
+EXPECTED_COUNTS = {"fashion-demo": 1515, "fashion-answer": 1515, "paper-cifar": 15, "paper-resnet101": 10,
                    "paper-resnet50": 121, "paper-shufflenet": 17}
 
 
@@ -284,7 +284,7 @@ def test_parse_errors_all_at_once_with_positions(tmp_path):
         "19:1: trainn: unknown section (did you mean 'train'?); sections are name, description, "
         "backbone, ge, train, anchors, constraints, report",
         "21:3: constraints.max_gflop: unknown constraint (did you mean 'max_gflops'?); known: "
-        "max_gflops, max_params_m",
+        "max_gflops, max_params_m, max_latency_ms",
     ]
 
 

@@ -73,5 +73,5 @@ def test_bad_reference_is_one_line_each(tmp_path, capsys):
     assert main(["space", "validate", str(spec)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"{spec}:4:15: report.reference.val_eror: unknown objective (did you mean 'val_error'?); known: "
-        "val_error, gmacs, params_m",
+        "val_error, gmacs, params_m, latency_ms",
         f"{spec}:4:37: report.reference.gmacs: expected a positive number"]

@@ -21,7 +21,7 @@ import networkx as nx
 from gespace.grammar.conditions import Condition
 from gespace.grammar.domains import Choice, Fixed, FloatRange, IntRange, check_value
 from gespace.grammar.errors import Problem, SpecError, did_you_mean
-from gespace.grammar.spec import KnobDef, ParsedSpec, plain, read_spec
+from gespace.grammar.spec import BOUNDED, KnobDef, ParsedSpec, plain, read_spec
 from gespace.vocab import (ARCH_STAGES, KNOBS, VALIDITY_KNOBS, knob_default, min_gather_depth,
                            point_problems)
 
@@ -397,16 +397,16 @@ class Space:
         return dict(self._anchors[name])
 
     def constraint_violations(self, cost: Any) -> list[str]:
-        """Broken constraints for a cost with ``gmacs`` and ``params_m`` (attributes or keys)."""
-        def get(name: str) -> float:
-            return cost[name] if isinstance(cost, dict) else getattr(cost, name)
+        """Broken constraints for a cost with ``gmacs``, ``params_m`` and ``latency_ms`` (attributes or
+        keys). A figure the cost does not have (latency before a campaign measures it) is not checked."""
+        def get(name: str) -> float | None:
+            return cost.get(name) if isinstance(cost, dict) else getattr(cost, name, None)
 
         broken = []
-        if "max_gflops" in self.constraints and get("gmacs") > self.constraints["max_gflops"]:
-            broken.append(f"{get('gmacs'):.4g} GMACs > max_gflops {self.constraints['max_gflops']:g}")
-        if "max_params_m" in self.constraints and get("params_m") > self.constraints["max_params_m"]:
-            broken.append(f"{get('params_m'):.4g} M params > max_params_m "
-                          f"{self.constraints['max_params_m']:g}")
+        for constraint, (figure, unit) in BOUNDED.items():
+            value = get(figure)
+            if constraint in self.constraints and value is not None and value > self.constraints[constraint]:
+                broken.append(f"{value:.4g} {unit} > {constraint} {self.constraints[constraint]:g}")
         return broken
 
 

@@ -30,9 +30,16 @@ TOP_LEVEL = ("name", "description", "backbone", "ge", "train", "anchors", "const
 # report.reference: the point hypervolumes are measured from, so that campaigns on one space compare.
 REFERENCE = {"val_error": "validation error (a fraction) no point is worse than; default: chance level",
              "gmacs": "GMACs no point costs more than; default: the space's largest cost",
-             "params_m": "millions of parameters no point exceeds; default: the space's largest"}
+             "params_m": "millions of parameters no point exceeds; default: the space's largest",
+             "latency_ms": "milliseconds (batch 1) no point takes longer; default: the slowest point the "
+                           "campaign measured"}
 CONSTRAINTS = {"max_gflops": "largest GMACs (the paper's 'GFLOPs') a point may cost",
-               "max_params_m": "largest parameter count, in millions"}
+               "max_params_m": "largest parameter count, in millions",
+               "max_latency_ms": "largest forward time at batch 1, in milliseconds, as a search campaign "
+                                 "measures it on its device"}
+# What each constraint bounds: the cost figure it reads, and the unit a violation is reported in.
+BOUNDED = {"max_gflops": ("gmacs", "GMACs"), "max_params_m": ("params_m", "M params"),
+           "max_latency_ms": ("latency_ms", "ms at batch 1")}
 DOMAIN_KEYS = ("choice", "int", "float", "value")
 DOMAIN_OPTIONS = ("step", "log", "when", "default", "doc")
 _PREFIXES = {key.rsplit(".", i)[0] for key in KNOBS for i in range(1, key.count(".") + 1)}
