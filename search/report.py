@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from rich import box
@@ -68,9 +69,22 @@ def _label(record: TrialRecord | PointSummary) -> str:
     return (f"{anchor_label(record.name)}: " if record.name else "") + describe(record.point)
 
 
-def _row(campaign: str, record: TrialRecord) -> dict[str, str]:
+def labeller(records: Sequence[TrialRecord]) -> Callable[[TrialRecord | PointSummary], str]:
+    """One campaign's labels: the anchor and design (`_label`), then the training knobs that differ
+    between its points, so two points of one design (say, two learning rates) read apart."""
+    keys = sorted({key for r in records for key in r.point if key.startswith("train.")})
+    varied = [key for key in keys if len({json.dumps(r.point.get(key)) for r in records}) > 1]
+
+    def label(item: TrialRecord | PointSummary) -> str:
+        knobs = ", ".join(f"{key.removeprefix('train.')} {item.point[key]}" for key in varied if key in item.point)
+        return f"{_label(item)}, {knobs}" if knobs else _label(item)
+
+    return label
+
+
+def _row(campaign: str, record: TrialRecord, label: Callable[[TrialRecord], str] = _label) -> dict[str, str]:
     cost = record.cost
-    return {"campaign": campaign, "point": _label(record), "id": record.id, "phase": record.phase,
+    return {"campaign": campaign, "point": label(record), "id": record.id, "phase": record.phase,
             "seed": "" if record.seed is None else str(record.seed), "status": record.status, "val_err_%": _percent(record.val_error),
             "test_err_%": _percent(record.test_error),
             "gmacs": "" if cost.gmacs is None else f"{cost.gmacs:.4f}",
@@ -158,9 +172,10 @@ def _interval(estimate: Estimate | None, scale: float = 100) -> str:
     return f"{scale * estimate.mean:.2f} ± {scale * (bounds[1] - estimate.mean):.2f}"
 
 
-def _summary_row(campaign: str, summary: PointSummary) -> dict[str, str]:
+def _summary_row(campaign: str, summary: PointSummary, label: Callable[[PointSummary], str] = _label
+                 ) -> dict[str, str]:
     seeds = str(len(summary.errors)) + ("†" if summary.single_seed else "")
-    return {"campaign": campaign, "point": _label(summary), "id": summary.id, "seeds": seeds,
+    return {"campaign": campaign, "point": label(summary), "id": summary.id, "seeds": seeds,
             "val_err_%": _interval(summary.error), "p_front": _probability(summary.p_front),
             "test_err_%": _interval(summary.test),
             "gmacs": "" if summary.cost.gmacs is None else f"{summary.cost.gmacs:.4f}",
@@ -189,7 +204,8 @@ def _noise_note(noise: Noise) -> str:
 
 
 def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, objectives: Sequence[str],
-                  title: str, columns: Sequence[str], csv_name: str | None = None) -> Section:
+                  title: str, columns: Sequence[str], csv_name: str | None = None,
+                  label: Callable[[PointSummary], str] = _label) -> Section:
     """The points on the front of the means or likely on it, by cost."""
     on_front = {s.id for s in pareto_front(summaries, objectives)}
     rows = [s for s in summaries if s.id in on_front or (s.p_front or 0) >= LIKELY]
@@ -197,7 +213,7 @@ def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, ob
     notes = [_noise_note(noise)]
     if noise.known and any(s.single_seed for s in rows):
         notes.append(SINGLE_SEED_NOTE)
-    return Section(title, columns, [_summary_row(campaign, s) for s in rows], notes, csv_name)
+    return Section(title, columns, [_summary_row(campaign, s, label) for s in rows], notes, csv_name)
 
 
 COMPARISON_COLUMNS = ("campaign", "point", "anchor", "seeds", "diff_pp", "verdict")
@@ -205,14 +221,15 @@ STOPPED_COLUMNS = ("campaign", "point", "id", "seed", "epochs", "val_err_%")
 
 
 def comparison_section(campaign: str, summaries: list[PointSummary], noise: Noise, points: list[PointSummary],
-                       title: str, columns: Sequence[str], csv_name: str) -> Section:
+                       title: str, columns: Sequence[str], csv_name: str,
+                       label: Callable[[PointSummary], str] = _label) -> Section:
     """Each of ``points`` minus each anchor, paired over common seeds, with a verdict."""
     anchors = [s for s in summaries if s.name]
     rows = []
     for point in points:
         for anchor in anchors:
             comparison = paired_difference(point, anchor, noise)
-            rows.append({"campaign": campaign, "point": _label(point), "anchor": anchor_label(anchor.name),
+            rows.append({"campaign": campaign, "point": label(point), "anchor": anchor_label(anchor.name),
                          "seeds": (str(len(comparison.seeds)) if comparison.seeds
                                    else f"{len(point.errors)} vs {len(anchor.errors)}"),
                          "diff_pp": _interval(comparison.difference), "verdict": comparison.verdict})
@@ -234,8 +251,9 @@ def power_notes(noise: Noise, seeds: int) -> list[str]:
             f"1 pp needs {needs[1.0]}."]
 
 
-def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence[str]) -> Section:
-    rows = [{"campaign": campaign, "point": _label(r), "id": r.id, "seed": str(r.seed),
+def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence[str],
+                    label: Callable[[TrialRecord], str] = _label) -> Section:
+    rows = [{"campaign": campaign, "point": label(r), "id": r.id, "seed": str(r.seed),
              "epochs": f"{r.epochs_done}/{r.budget}" if r.budget else str(r.epochs_done),
              "val_err_%": _percent(r.val_error)} for r in records if r.status == STOPPED]
     return Section("Stopped early by the scheduler (lower fidelity: not ranked)", columns, rows)
@@ -253,6 +271,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
         return columns if multi else columns[1:]
 
     prefix = f"{campaign}: " if multi else ""
+    label = labeller(records)
     sections, by_phase = [], {}
     for phase in (SEARCH, CONFIRM):
         runs = phase_records(records, phase)
@@ -265,16 +284,17 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
         columns = FRONT_COLUMNS + ((LATENCY_OBJECTIVE,) if LATENCY_OBJECTIVE in objectives else ())
         front = front_section(campaign, summaries, noise, objectives,
                               f"{prefix}{name}: " + " vs ".join(objectives), shown(columns),
-                              "confirmed.csv" if phase == CONFIRM else "pareto.csv")
+                              "confirmed.csv" if phase == CONFIRM else "pareto.csv", label)
         front.notes += power_notes(noise, max((len(s.errors) for s in summaries if s.name), default=1))
         shown_ids = {row["id"] for row in front.rows}
         compared = [s for s in summaries if not s.name and (phase == CONFIRM or s.id in shown_ids)]
         sections += [front, comparison_section(
             campaign, summaries, noise, compared,
             f"{prefix}{'Confirmed' if phase == CONFIRM else 'Front points'}: compared with the anchors",
-            shown(COMPARISON_COLUMNS), "confirmed-comparisons.csv" if phase == CONFIRM else "comparisons.csv")]
+            shown(COMPARISON_COLUMNS), "confirmed-comparisons.csv" if phase == CONFIRM else "comparisons.csv",
+            label)]
         if phase == SEARCH:
-            sections.append(stopped_section(campaign, runs, shown(STOPPED_COLUMNS)))
+            sections.append(stopped_section(campaign, runs, shown(STOPPED_COLUMNS), label))
     return sections, by_phase
 
 
@@ -330,7 +350,8 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     tagged = [(name, record) for name, records in campaigns
               for record in sorted(records, key=lambda r: (r.phase != SEARCH, r.order or 0))]
     columns = TRIAL_COLUMNS if multi else TRIAL_COLUMNS[1:]
-    all_rows = [_row(name, r) for name, r in tagged]
+    labels = {name: labeller(records) for name, records in campaigns}
+    all_rows = [_row(name, r, labels[name]) for name, r in tagged]
     markdown = [section.markdown() for section in sections]
     markdown.append(f"## All trials ({len(all_rows)})\n\n" + _markdown(all_rows, columns))
     paths["markdown"].write_text("\n".join(markdown))

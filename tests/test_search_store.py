@@ -13,7 +13,7 @@ from rich.console import Console
 from gespace.cli import main
 from search.pareto import dominates, pareto_front
 from search.records import Cost, RecordError, TrialRecord
-from search.report import campaign_sections, describe, write_report
+from search.report import campaign_sections, describe, labeller, write_report
 from search.store import CampaignStore, CorruptRecords
 
 
@@ -136,6 +136,15 @@ def test_describe_points():
                      "ge.excite.interp": "nearest", "ge.excite.gate": "sigmoid", "ge.excite.mlp": "none"}
                     ) == "avg pool global, stages 2,3"
     assert describe({"ge.placement.stages": ()}) == "no GE"
+
+
+def test_labels_name_the_training_knobs_that_differ_between_points():
+    base = {"ge.placement.stages": (), "train.lr": 0.1, "train.epochs": 5}
+    records = [dataclasses.replace(record("a", 0.1, 1.0, 1.0, name="baseline"), point=base),
+               dataclasses.replace(record("b", 0.1, 1.0, 1.0), point={**base, "train.lr": 0.05})]
+    label = labeller(records)
+    assert [label(r) for r in records] == ["Baseline: no GE, lr 0.1", "no GE, lr 0.05"]
+    assert labeller(records[:1])(records[0]) == "Baseline: no GE"  # nothing differs: the design alone
 
 
 def test_replica_table_is_mean_and_sample_std_over_seeds(tmp_path, capsys):
