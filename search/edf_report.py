@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gespace.cli import UserError
-from search.records import FAILED, OK, REJECTED, TrialRecord
+from search.records import FAILED, OK, REJECTED, SEARCH, TrialRecord
 from search.report import load_campaigns
 from search.store import StoreError
 
@@ -24,7 +24,8 @@ def add_edf_parser(commands: argparse._SubParsersAction) -> None:
                         help="compare every trial that reached epoch K (early-stopped ones included) by its "
                              "validation error there, instead of the fully trained ones at the end")
     parser.add_argument("--sampled", action="store_true",
-                        help="the sampled designs only: leave out the anchors and the calibration cohort")
+                        help="the search's sampled designs only: leave out the anchors, the calibration "
+                             "cohort and the confirmation's repeats")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the bands")
     parser.add_argument("--out", default=".", help="where edf.png and edf.csv go (default: here)")
     parser.set_defaults(handler=cmd_edf)
@@ -47,7 +48,7 @@ def groups_of(campaigns: list[tuple[str, list[TrialRecord]]], by: str | None, *,
     for name, records in campaigns:
         for record in records:
             error = error_at(record, epoch)
-            if error is None or (sampled and (record.name or record.calibration)):
+            if error is None or (sampled and (record.name or record.calibration or record.phase != SEARCH)):
                 continue
             value = record.point.get(by, "-") if by else name
             if isinstance(value, (list, tuple)):

@@ -186,8 +186,9 @@ def test_analyze_edf_command(tmp_path, capsys):
 
 
 def test_edf_at_an_epoch_counts_early_stopped_sampled_trials(tmp_path):
-    """--epoch 1 --sampled: every sampled trial that reached epoch 1 (stopped ones too) by its error
-    there; anchors, the calibration cohort and failed trials left out; placements as labels."""
+    """--epoch 1 --sampled: every sampled trial of the search that reached epoch 1 (stopped ones too)
+    by its error there; anchors, the calibration cohort, confirmation repeats and failed trials left
+    out; placements as labels."""
     from search.edf_report import groups_of
     from search.records import TrialRecord
 
@@ -198,10 +199,10 @@ def test_edf_at_an_epoch_counts_early_stopped_sampled_trials(tmp_path):
 
     records = [trial("a", "ok", [0.30, 0.20]), trial("b", "stopped", [0.40]), trial("c", "failed", [0.35]),
                trial("d", "ok", [0.25, 0.15], stages=()), trial("e", "ok", [0.5, 0.1], name="baseline"),
-               trial("f", "ok", [0.6, 0.2], calibration=True)]
+               trial("f", "ok", [0.6, 0.2], calibration=True), trial("a", "ok", [0.3, 0.2], seed=1000, phase="confirm")]
     groups = groups_of([("c", records)], "ge.placement.stages", epoch=1, sampled=True)
     assert {label: [(r.id, e) for r, e in members] for label, members in groups.items()} == {
         "stages=2,3": [("a", 0.30), ("b", 0.40)], "stages=none": [("d", 0.25)]}
     # Without --epoch: fully trained trials at the end, anchors included.
     ended = groups_of([("c", records)], None)
-    assert [(r.id, e) for r, e in ended["c"]] == [("a", 0.20), ("d", 0.15), ("e", 0.1), ("f", 0.2)]
+    assert [(r.id, e) for r, e in ended["c"]] == [("a", 0.20), ("d", 0.15), ("e", 0.1), ("f", 0.2), ("a", 0.2)]

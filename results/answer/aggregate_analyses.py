@@ -78,10 +78,13 @@ def main() -> None:
 
     print(f"\n### Gate-ranked pruning ({len(seeds)} seeds: validation accuracy %, mean ± 95% t half-width)\n")
     ratios = sorted({ratio for order, ratio in prune if order != "baseline"})
-    print("| ratio | ascending (least important first) | descending (most important first) |")
-    print("|---|---|---|")
+    print("| ratio | ascending (least important first) | descending (most important first) "
+          "| ascending − descending (paired) |")
+    print("|---|---|---|---|")
     for ratio in ratios:
-        print(f"| {ratio:.1f} | {text(prune[('asc', ratio)], 100, 2)} | {text(prune[('desc', ratio)], 100, 2)} |")
+        asc, desc = prune[("asc", ratio)], prune[("desc", ratio)]
+        print(f"| {ratio:.1f} | {text(asc, 100, 2)} | {text(desc, 100, 2)} "
+              f"| {text([a - d for a, d in zip(asc, desc)], 100, 2)} |")
     baseline = {ratio: values for (order, ratio), values in prune.items() if order == "baseline"}
     print("\nBaseline, the same block: " + "; ".join(
         f"ratio {ratio:.0f}: {text(values, 100, 2)}" for ratio, values in sorted(baseline.items())))
