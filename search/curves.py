@@ -27,26 +27,40 @@ def run_directory(campaign_dir: str | Path, name: str | None, point_id: str, see
 
 
 class CurveWriter:
-    """Writes one trial's epochs as they come (``epoch`` is the step)."""
+    """Writes one trial's epochs as they come (``epoch`` is the step), each on disk before the epoch
+    is reported: a trial the scheduler stops there keeps its curve. (tensorboardX's SummaryWriter
+    hands events to a background thread that a stopped trial can leave unwritten.)"""
 
     def __init__(self, directory: str | Path, label: str) -> None:
-        from tensorboardX import SummaryWriter
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.summary import text
 
+        Path(directory).mkdir(parents=True, exist_ok=True)
         # A continued trial opens a second file in the run; a unique suffix keeps it from replacing
         # the first (the default name has one-second resolution).
-        self.writer = SummaryWriter(str(directory), flush_secs=30, filename_suffix=f".{time.time_ns()}")
-        self.writer.add_text("design", label)
+        self.events = EventsWriter(str(Path(directory) / "events"), f".{time.time_ns()}")
+        self._write(0, text("design", label))
+
+    def _write(self, step: int, summary: Any) -> None:
+        from tensorboardX.proto.event_pb2 import Event
+
+        self.events.write_event(Event(wall_time=time.time(), step=step, summary=summary))
+        self.events.flush()
+
+    def _scalar(self, tag: str, value: float, step: int) -> None:
+        from tensorboardX.summary import scalar
+
+        self._write(step, scalar(tag, value))
 
     def epoch(self, metrics: dict[str, Any]) -> None:
         for key, (tag, scale) in SCALARS.items():
             if metrics.get(key) is not None:
-                self.writer.add_scalar(tag, scale * metrics[key], metrics["epoch"])
-        self.writer.flush()
+                self._scalar(tag, scale * metrics[key], metrics["epoch"])
 
     def close(self, test_error: float | None, epoch: int) -> None:
         if test_error is not None:
-            self.writer.add_scalar(TEST_TAG, 100 * test_error, epoch)
-        self.writer.close()
+            self._scalar(TEST_TAG, 100 * test_error, epoch)
+        self.events.close()
 
 
 def read_scalars(run: str | Path) -> dict[str, list[tuple[int, float]]]:
