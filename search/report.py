@@ -82,7 +82,7 @@ def labeller(records: Sequence[TrialRecord]) -> Callable[[TrialRecord | PointSum
     return label
 
 
-def _row(campaign: str, record: TrialRecord, label: Callable[[TrialRecord], str] = _label) -> dict[str, str]:
+def _row(campaign: str, record: TrialRecord, label: Callable[[TrialRecord], str]) -> dict[str, str]:
     cost = record.cost
     return {"campaign": campaign, "point": label(record), "id": record.id, "phase": record.phase,
             "seed": "" if record.seed is None else str(record.seed), "status": record.status, "val_err_%": _percent(record.val_error),
@@ -162,7 +162,7 @@ def report_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200, highlight=False)
 
 
-def _interval(estimate: Estimate | None, scale: float = 100) -> str:
+def interval_text(estimate: Estimate | None, scale: float = 100) -> str:
     """'12.34 ± 0.56' (a 95% t interval's half-width) or the mean alone when the noise is unknown."""
     if estimate is None:
         return ""
@@ -172,12 +172,11 @@ def _interval(estimate: Estimate | None, scale: float = 100) -> str:
     return f"{scale * estimate.mean:.2f} ± {scale * (bounds[1] - estimate.mean):.2f}"
 
 
-def _summary_row(campaign: str, summary: PointSummary, label: Callable[[PointSummary], str] = _label
-                 ) -> dict[str, str]:
+def _summary_row(campaign: str, summary: PointSummary, label: Callable[[PointSummary], str]) -> dict[str, str]:
     seeds = str(len(summary.errors)) + ("†" if summary.single_seed else "")
     return {"campaign": campaign, "point": label(summary), "id": summary.id, "seeds": seeds,
-            "val_err_%": _interval(summary.error), "p_front": _probability(summary.p_front),
-            "test_err_%": _interval(summary.test),
+            "val_err_%": interval_text(summary.error), "p_front": _probability(summary.p_front),
+            "test_err_%": interval_text(summary.test),
             "gmacs": "" if summary.cost.gmacs is None else f"{summary.cost.gmacs:.4f}",
             "params_m": "" if summary.cost.params_m is None else f"{summary.cost.params_m:.3f}",
             "latency_ms": "" if summary.cost.latency_ms is None else f"{summary.cost.latency_ms:.2f}"}
@@ -204,8 +203,8 @@ def _noise_note(noise: Noise) -> str:
 
 
 def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, objectives: Sequence[str],
-                  title: str, columns: Sequence[str], csv_name: str | None = None,
-                  label: Callable[[PointSummary], str] = _label) -> Section:
+                  title: str, columns: Sequence[str], csv_name: str | None,
+                  label: Callable[[PointSummary], str]) -> Section:
     """The points on the front of the means or likely on it, by cost."""
     on_front = {s.id for s in pareto_front(summaries, objectives)}
     rows = [s for s in summaries if s.id in on_front or (s.p_front or 0) >= LIKELY]
@@ -222,7 +221,7 @@ STOPPED_COLUMNS = ("campaign", "point", "id", "seed", "epochs", "val_err_%")
 
 def comparison_section(campaign: str, summaries: list[PointSummary], noise: Noise, points: list[PointSummary],
                        title: str, columns: Sequence[str], csv_name: str,
-                       label: Callable[[PointSummary], str] = _label) -> Section:
+                       label: Callable[[PointSummary], str]) -> Section:
     """Each of ``points`` minus each anchor, paired over common seeds, with a verdict."""
     anchors = [s for s in summaries if s.name]
     rows = []
@@ -232,7 +231,7 @@ def comparison_section(campaign: str, summaries: list[PointSummary], noise: Nois
             rows.append({"campaign": campaign, "point": label(point), "anchor": anchor_label(anchor.name),
                          "seeds": (str(len(comparison.seeds)) if comparison.seeds
                                    else f"{len(point.errors)} vs {len(anchor.errors)}"),
-                         "diff_pp": _interval(comparison.difference), "verdict": comparison.verdict})
+                         "diff_pp": interval_text(comparison.difference), "verdict": comparison.verdict})
     resolved = sum(row["verdict"] in (BETTER, WORSE) for row in rows)
     notes = [f"{resolved} of {len(rows)} comparisons resolved (the 95% interval of the difference "
              "is clear of 0; negative: lower error than the anchor). Seeds 'n vs m': no seed in common, "
@@ -252,14 +251,15 @@ def power_notes(noise: Noise, seeds: int) -> list[str]:
 
 
 def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence[str],
-                    label: Callable[[TrialRecord], str] = _label) -> Section:
+                    label: Callable[[TrialRecord], str]) -> Section:
     rows = [{"campaign": campaign, "point": label(r), "id": r.id, "seed": str(r.seed),
              "epochs": f"{r.epochs_done}/{r.budget}" if r.budget else str(r.epochs_done),
              "val_err_%": _percent(r.val_error)} for r in records if r.status == STOPPED]
     return Section("Stopped early by the scheduler (lower fidelity: not ranked)", columns, rows)
 
 
-def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Sequence[str], multi: bool
+def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Sequence[str], multi: bool,
+                      label: Callable[[TrialRecord | PointSummary], str] | None = None
                       ) -> tuple[list[Section], dict[str, list[PointSummary]]]:
     """The sections of one campaign's report, and its point summaries by phase.
 
@@ -271,7 +271,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
         return columns if multi else columns[1:]
 
     prefix = f"{campaign}: " if multi else ""
-    label = labeller(records)
+    label = label or labeller(records)
     sections, by_phase = [], {}
     for phase in (SEARCH, CONFIRM):
         runs = phase_records(records, phase)
@@ -314,8 +314,9 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     plotted = []
     histories = []
     calibrations: list[tuple[str, Calibration]] = []
+    labels = {name: labeller(records) for name, records in campaigns}
     for directory, (name, records) in zip(directories, campaigns):
-        campaign_parts, by_phase = campaign_sections(name, records, objectives, multi)
+        campaign_parts, by_phase = campaign_sections(name, records, objectives, multi, labels[name])
         device_note = latency_note(directory) if LATENCY_OBJECTIVE in objectives else None
         for section in campaign_parts:
             if device_note and section.csv_name in ("pareto.csv", "confirmed.csv"):
@@ -350,7 +351,6 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     tagged = [(name, record) for name, records in campaigns
               for record in sorted(records, key=lambda r: (r.phase != SEARCH, r.order or 0))]
     columns = TRIAL_COLUMNS if multi else TRIAL_COLUMNS[1:]
-    labels = {name: labeller(records) for name, records in campaigns}
     all_rows = [_row(name, r, labels[name]) for name, r in tagged]
     markdown = [section.markdown() for section in sections]
     markdown.append(f"## All trials ({len(all_rows)})\n\n" + _markdown(all_rows, columns))

@@ -54,11 +54,11 @@ def run_trial(config: dict[str, Any]) -> None:
                    # A promoted trial (or one a killed campaign left half-way) continues its checkpoint.
                    resume=True, callback=on_epoch, progress=False,
                    threads=trial_threads(config["cpus_per_trial"]))
-    curves.close(result.test_error, last.get("epoch", 0))
     # Every epoch the checkpoint holds, including those trained before a killed driver's restart
     # (Tune saw them in a run that is gone) or all of them, if the checkpoint was already complete.
     history = [epoch_metrics(h) for h in result.history]
     last = history[-1] if history else last
+    curves.close(result.test_error, last.get("epoch", 0))
     final = {**fixed, **last, "history": history, "status": result.status, "reason": result.reason or None,
              "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time,
              "setup_time": setup_time, "started_at": started_at, "finished_at": time.time()}

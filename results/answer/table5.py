@@ -20,7 +20,7 @@ from itertools import combinations
 
 from gespace.grammar import anchor_label
 from search.records import CONFIRM, SEARCH, phase_records
-from search.report import _interval, labeller
+from search.report import interval_text, labeller
 from search.statistics import (BETTER, WORSE, PointSummary, campaign_noise, paired_difference, pooled_noise,
                                resolvable_difference, summarise, with_p_front)
 from search.store import CampaignStore
@@ -63,7 +63,7 @@ def main() -> None:
     label = labeller(records)
     for summary in sorted(with_p_front(summarise(records, noise), OBJECTIVES), key=lambda s: s.error.mean):
         low, high = summary.test.interval() or (float("nan"), float("nan"))
-        print(f"| {label(summary)} | {len(summary.errors)} | {_interval(summary.error)} | {_interval(summary.test)} "
+        print(f"| {label(summary)} | {len(summary.errors)} | {interval_text(summary.error)} | {interval_text(summary.test)} "
               f"| {100 * (1 - summary.test.mean):.2f} [{100 * (1 - high):.2f}, {100 * (1 - low):.2f}] "
               f"| {summary.p_front:.2f} | {summary.cost.gmacs:.4f} | {summary.cost.params_m:.3f} |")
     print()
