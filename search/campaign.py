@@ -1,24 +1,26 @@
 """Run a search campaign over a design space on Ray Tune, on this machine or a Ray cluster."""
 from __future__ import annotations
 
-from collections import Counter
+import contextlib
 import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from ray.tune import Callback
+from ray.tune import Callback, Stopper
 from rich.console import Console
 from rich.live import Live
 
+from gespace.errors import machine_failure_text
 from gespace.grammar import load_space, point_id
 from search import SCHEDULERS, SEARCHERS
 from search.latency import campaign_cost
 from search.progress import CampaignState, Running, plain_line, render
-from search.records import (CONFIRM, DIVERGED, FAILED, MEASURED, OK, REJECTED, SEARCH, STOPPED, Cost,
+from search.records import (CONFIRM, FAILED, INTERRUPTED, MEASURED, OK, SEARCH, STOPPED, Cost,
                             TrialRecord, best_error, unique_epochs)
 from search.schedulers import SuccessiveHalving
 from search.settings import CampaignSettings
@@ -33,6 +35,10 @@ ETA = 3  # successive halving keeps a third of a rung's trials
 
 class CampaignError(Exception):
     """A campaign that cannot start (one line for the user)."""
+
+
+class CampaignHalted(Exception):
+    """A failure of the machine stopped the campaign (one line: the cause, where, how to go on)."""
 
 
 def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None,
@@ -68,23 +74,53 @@ def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None
         reason=reason or last.get("reason"), wall_time=total("time_total_s", "wall_time"),
         train_time=total("train_time", "train_time"), setup_time=total("setup_time", "setup_time"),
         started_at=before.started_at if before else last.get("started_at"), finished_at=last.get("finished_at"),
-        trial_id=trial.trial_id, order=before.order if before else config["order"])
+        trial_id=trial.trial_id, order=before.order if before else config["order"], node=last.get("node"))
+
+
+# How Ray words a trial that its cluster could not start or lost with its node (in the trial's
+# error text: the exception object is not yet written when Tune reports the error).
+CLUSTER_FAILURES = ("The actor never ran", "its node has died", "NodeDiedError", "LocalRayletDiedError",
+                    "ActorUnschedulableError", "OutOfDiskError")
+
+
+def _machine_cause(trial: Any) -> str | None:
+    """Why a failed trial's failure is the machine's, not its point's: a full disk, or a Ray
+    cluster that could not start it or lost its node; None for the point's own failures (an
+    exception of the trainer, a worker that crashed or ran out of memory)."""
+    text = _error_text(trial)
+    cause = machine_failure_text(text)
+    if cause is None and any(words in text for words in CLUSTER_FAILURES):
+        cause = f"the Ray cluster could not run the trial ({_one_line(text)})"
+    return cause
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _error_text(trial: Any) -> str:
+    """A failed trial's traceback, as Tune wrote it ("" if there is none)."""
+    try:
+        return Path(trial.error_file).read_text() if trial.error_file else ""
+    except OSError:
+        return ""
 
 
 def _error_reason(trial: Any) -> str:
     """The last line of a failed trial's traceback: the exception and its message."""
-    try:
-        text = Path(trial.error_file).read_text() if trial.error_file else ""
-    except OSError:
-        text = ""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "trial failed"
+    return _one_line(_error_text(trial)) or "trial failed"
 
 
 class CampaignCallback(Callback):
     """Appends a record per finished trial to the store and shows the campaign's progress: a live
     table on a terminal, a plain line at most every ``LOG_INTERVAL`` seconds (and per finished
-    trial) in a log."""
+    trial) in a log.
+
+    A trial that a failure of the machine ended is recorded ``interrupted`` and halts the phase
+    (``halted`` says why; `HaltOnMachineFailure` stops Tune): every later trial would meet it
+    too. Trials that Tune then stops before their last epoch are interrupted as well.
+    """
 
     LOG_INTERVAL = 60.0
 
@@ -96,6 +132,7 @@ class CampaignCallback(Callback):
         self.started = time.time()
         self.logged = 0.0
         self.live: Live | None = None
+        self.halted: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks (the copy is never used): not the live view nor the searcher.
@@ -116,11 +153,19 @@ class CampaignCallback(Callback):
         self.store.append(_record(trial, self.history.pop(trial.trial_id, []), status, reason, previous))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._append(trial)
+        if self.halted and (trial.last_result or {}).get("status") in (None, "running"):
+            self._append(trial, INTERRUPTED, f"stopped when the campaign halted: {self.halted}")
+        else:
+            self._append(trial)
         self.refresh(trials, finished=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._append(trial, FAILED, _error_reason(trial))
+        cause = _machine_cause(trial)
+        if cause:
+            self._append(trial, INTERRUPTED, cause)
+            self.halted = self.halted or f"{cause} (trial {trial.config['point_id']}-s{trial.config['seed']})"
+        else:
+            self._append(trial, FAILED, _error_reason(trial))
         self.refresh(trials, finished=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -145,12 +190,66 @@ class CampaignCallback(Callback):
                              tuple(self.settings.objectives))
 
 
+class HaltOnMachineFailure(Stopper):
+    """Stops every trial once the campaign's callback has met a failure of the machine."""
+
+    def __init__(self, callback: CampaignCallback) -> None:
+        self.callback = callback
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.callback.halted is not None
+
+
 def _trial_dirname(trial: Any) -> str:
     return f"{trial.config['point_id']}-s{trial.config['seed']}-{trial.trial_id}"
 
 
+RAY_LOG = "ray.log"  # what Ray and Tune say during a campaign: never on the user's terminal
+
+
+@contextlib.contextmanager
+def ray_output_to(path: Path) -> Iterator[None]:
+    """Ray's and Tune's messages go to ``path`` while the campaign runs, not to the terminal: the
+    ``ray`` loggers' records, and what Ray's C++ core and the processes it starts write to the
+    standard error (gespace's own messages are on the standard output, and a command's one-line
+    error is printed after this ends)."""
+    logger = logging.getLogger("ray")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "a") as log:
+            os.dup2(log.fileno(), 2)
+        for old in handlers:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.propagate = False
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        logger.removeHandler(handler)
+        handler.close()
+        for old in handlers:
+            logger.addHandler(old)
+        logger.propagate = propagate
+
+
 def connect_ray(address: str | None, cpus: float | None = None) -> bool:
-    """Start Ray on loopback (no address) or join a cluster; True if this process started it."""
+    """Start Ray on loopback (no address) or join a cluster; True if this process started it.
+
+    A cluster is joined with its own authentication: ``RAY_AUTH_MODE`` where the
+    user sets it, else without a token first (a driver holding a token that the
+    cluster does not use connects, yet none of its trials ever starts) and with
+    one where the cluster refuses that.
+    """
     import ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -161,21 +260,39 @@ def connect_ray(address: str | None, cpus: float | None = None) -> bool:
     # The records, trials/*/result.json and CAMPAIGN/tensorboard hold every figure; Tune's own CSV,
     # JSON and TensorBoard loggers would repeat them in ray-*/ (and warn about the final history).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    # Ray announces the token authentication it picks for a local cluster as a warning; it is no news
-    # to the user (errors still come through).
-    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    # Tune's hints that a step was slow (a busy CPU) are for Tune's developers, not the user.
-    logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
     if address:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        if "RAY_AUTH_MODE" not in os.environ:
+            _follow_cluster_authentication(address)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError) as error:
+            raise CampaignError(f"cannot join the Ray cluster at {address}: {_one_line(str(error))}") from None
         return False
     # address="local" never joins a cluster named in a stale Ray address file.
     ray.init(address="local", num_cpus=int(cpus) if cpus else None, include_dashboard=False,
              log_to_driver=False, configure_logging=False)
     return True
+
+
+def _follow_cluster_authentication(address: str) -> None:
+    """Set ``RAY_AUTH_MODE`` to what the cluster at ``address`` uses: its GCS refuses one call
+    without a token where it wants one. (A driver that holds a token the cluster does not use
+    joins it, yet none of its trials ever starts; one without the token the cluster wants is
+    refused after 20 s of retries.)"""
+    from ray._raylet import Config, GcsClient
+    from ray.exceptions import AuthenticationError
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    Config.initialize("")  # Ray caches the mode in its config: read it again
+    try:
+        GcsClient(address=address).cluster_id
+    except AuthenticationError:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        Config.initialize("")
+    except Exception as error:  # nothing answers there
+        raise CampaignError(f"cannot reach the Ray cluster at {address}: {_one_line(str(error))}") from None
 
 
 def run_campaign(settings: CampaignSettings, *, resume: bool = False, address: str | None = None,
@@ -235,37 +352,49 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
     if not resume:
         store.create(settings.spec, asdict(settings))
 
-    started_ray = connect_ray(address, cpus=None)
-    try:
-        common = {"cost_fn": cost_fn, "overrides": settings.overrides(),
-                  "trial_settings": {"campaign_dir": str(store.directory), "data_root": settings.data_root,
-                                     "device": settings.device, "cpus_per_trial": settings.cpus_per_trial}}
-        plan = SeedPlan(SEARCH, settings.seed, settings.anchor_seeds, settings.seeds)
-        calibration = _calibration_points(space, settings)
-        if settings.grace == "auto" and calibration:  # the cohort first: it sets the grace period
-            cohort = CampaignSearcher(space, store, source=ListSource([]), plan=plan, points=0,
-                                      calibration=calibration, **common)
-            _fit(cohort, None, settings, store, progress, console)
-        grace = _grace(settings, store, space)
-        scheduler, halving = _scheduler(settings, space, store, grace)
-        source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
-        searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
-                                    halving=halving, rungs=len(halving.rungs) if halving else 0,
-                                    calibration=calibration, **common)
-        repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
-        confirmation = (repeated_anchors + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
-        _fit(searcher, scheduler, settings, store, progress, console, later=confirmation)
-        if settings.confirm:
-            points = _confirmation_points(store, space, settings)
-            plan = SeedPlan(CONFIRM, settings.seed, settings.confirm_seeds, settings.confirm_seeds)
-            searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan,
-                                        points=len(points), **common)
-            _fit(searcher, None, settings, store, progress, console)
-    finally:
-        if started_ray:
-            import ray
-            ray.shutdown()
+    with ray_output_to(store.directory / RAY_LOG):
+        started_ray = connect_ray(address, cpus=None)
+        try:
+            _run_phases(store, settings, space, cost_fn, progress, console)
+        except CampaignHalted as halted:
+            where = f" on the Ray cluster at {address}" if address else ""
+            raise CampaignHalted(f"campaign {store.directory}{where} stopped: {halted}; the finished "
+                                 "trials are kept: fix the cause, then run again with --resume to train "
+                                 "the interrupted ones") from None
+        finally:
+            if started_ray:
+                import ray
+                ray.shutdown()
     return store
+
+
+def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, cost_fn: Any, progress: bool,
+                console: Console) -> None:
+    """The campaign's phases: calibration cohort (for --grace auto), search, confirmation."""
+    common = {"cost_fn": cost_fn, "overrides": settings.overrides(),
+              "trial_settings": {"campaign_dir": str(store.directory), "data_root": settings.data_root,
+                                 "device": settings.device, "cpus_per_trial": settings.cpus_per_trial}}
+    plan = SeedPlan(SEARCH, settings.seed, settings.anchor_seeds, settings.seeds)
+    calibration = _calibration_points(space, settings)
+    if settings.grace == "auto" and calibration:  # the cohort first: it sets the grace period
+        cohort = CampaignSearcher(space, store, source=ListSource([]), plan=plan, points=0,
+                                  calibration=calibration, **common)
+        _fit(cohort, None, settings, store, progress, console)
+    grace = _grace(settings, store, space)
+    scheduler, halving = _scheduler(settings, space, store, grace)
+    source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
+    searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
+                                halving=halving, rungs=len(halving.rungs) if halving else 0,
+                                calibration=calibration, **common)
+    repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
+    confirmation = (repeated_anchors + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
+    _fit(searcher, scheduler, settings, store, progress, console, later=confirmation)
+    if settings.confirm:
+        points = _confirmation_points(store, space, settings)
+        plan = SeedPlan(CONFIRM, settings.seed, settings.confirm_seeds, settings.confirm_seeds)
+        searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan,
+                                    points=len(points), **common)
+        _fit(searcher, None, settings, store, progress, console)
 
 
 def max_epochs(settings: CampaignSettings, space: Any) -> int:
@@ -335,7 +464,7 @@ def _grace(settings: CampaignSettings, store: CampaignStore, space: Any) -> int:
 def _fit(searcher: CampaignSearcher, scheduler: Any, settings: CampaignSettings, store: CampaignStore,
          progress: bool, console: Console, later: int = 0) -> None:
     """Run one phase on Tune until its searcher has nothing left (``later``: trials of the phases
-    after it, for the ETA)."""
+    after it, for the ETA); `CampaignHalted` if a failure of the machine stopped it."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
@@ -349,6 +478,8 @@ def _fit(searcher: CampaignSearcher, scheduler: Any, settings: CampaignSettings,
     search_alg = (ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent)
                   if settings.max_concurrent else searcher)
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    callback = CampaignCallback(store, settings, progress, searcher.plan.phase,
+                                lambda: searcher.pending_trials() + later)
     tuner = tune.Tuner(
         tune.with_resources(run_trial, resources),
         # Reused actors keep torch imported between trials: a new one costs seconds.
@@ -358,10 +489,11 @@ def _fit(searcher: CampaignSearcher, scheduler: Any, settings: CampaignSettings,
         run_config=tune.RunConfig(
             name=f"ray-{searcher.plan.phase}", storage_path=str(store.directory), verbose=0,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            callbacks=[CampaignCallback(store, settings, progress, searcher.plan.phase,
-                                        lambda: searcher.pending_trials() + later)]),
+            stop=HaltOnMachineFailure(callback), callbacks=[callback]),
     )
     tuner.fit()
+    if callback.halted:
+        raise CampaignHalted(callback.halted)
 
 
 def _confirmation_points(store: CampaignStore, space: Any, settings: CampaignSettings

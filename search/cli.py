@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from gespace.cli import UserError
+from gespace.errors import MachineFailure
 from search import SCHEDULERS, SEARCHERS
 from search.pareto import OBJECTIVES
 from search.settings import default
@@ -97,7 +98,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from gespace.grammar import load_space
-    from search.campaign import CampaignError, run_campaign
+    from search.campaign import CampaignError, CampaignHalted, run_campaign
     from search.settings import CampaignSettings
     from search.report import write_report
 
@@ -116,6 +117,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
     except CampaignError as error:
         raise UserError(str(error)) from None
+    except CampaignHalted as error:
+        raise MachineFailure(str(error)) from None
     write_report([store.directory], objectives=settings.objectives)
     return 0
 

@@ -21,9 +21,11 @@ from typing import Any, Sequence
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
 
+from gespace.files import InputError, read_json
 from search.latency import OBJECTIVE as LATENCY, LatencyError, measured_range
 from search.records import SEARCH, TrialRecord
 from search.statistics import full_budget
+from search.store import StoreError
 
 REFERENCE = "reference.json"
 # Spaces with at most this many points are costed whole for the default reference; larger ones sampled.
@@ -58,8 +60,11 @@ def _costed_bounds(space: Any, objectives: Sequence[str], cache: Path | None
                    ) -> tuple[dict[str, float], dict[str, float]]:
     """`space_bounds` of val_error and the exact costs."""
     if cache is not None and cache.exists():
-        stored = json.loads(cache.read_text())
-        if all(o in stored.get("reference", {}) and o in stored.get("ideal", {}) for o in objectives):
+        try:
+            stored = read_json(cache, "hypervolume reference")
+        except InputError as err:
+            raise StoreError(f"{err}; delete it to recompute the space's bounds") from None
+        if isinstance(stored, dict) and all(o in stored.get("reference", {}) and o in stored.get("ideal", {}) for o in objectives):
             return ({o: stored["ideal"][o] for o in objectives}, {o: stored["reference"][o] for o in objectives})
     reference = dict(space.reference)
     if "val_error" not in reference:

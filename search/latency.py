@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
+from gespace.files import InputError, read_json
 from gespace.grammar import Point, Space, point_id
 from search.records import Cost
 from search.store import StoreError, write_json
@@ -119,9 +119,9 @@ def read_cache(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
     try:
-        entries = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise LatencyError(f"{path}: not a latency cache ({err}); delete it to measure again") from None
+        entries = read_json(path, "latency cache")
+    except InputError as err:
+        raise LatencyError(f"{path}: not a latency cache ({err.detail}); delete it to measure again") from None
     problem = ("not a JSON object" if not isinstance(entries, dict)
                else next(filter(None, map(_entry_problem, entries.values())), None))
     if problem:

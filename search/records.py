@@ -20,10 +20,13 @@ SCHEMA = 2
 
 # Statuses, the one definition. A trial the trainer ran ends as ok (its whole
 # budget), stopped (early-stopped by the scheduler: a lower-fidelity result),
-# diverged (non-finite loss) or failed (an error); a point that breaks the
-# spec's constraints is rejected before any training.
-OK, STOPPED, DIVERGED, FAILED, REJECTED = "ok", "stopped", "diverged", "failed", "rejected"
-STATUSES = (OK, STOPPED, DIVERGED, FAILED, REJECTED)
+# diverged (its loss blew up) or failed (an error of the point's); a point that
+# breaks the spec's constraints is rejected before any training. A trial that a
+# failure of the machine ended (a full disk, a cluster that could not run it, a
+# lost node) is interrupted: not the point's result, so `--resume` trains it again.
+OK, STOPPED, DIVERGED, FAILED, REJECTED, INTERRUPTED = (
+    "ok", "stopped", "diverged", "failed", "rejected", "interrupted")
+STATUSES = (OK, STOPPED, DIVERGED, FAILED, REJECTED, INTERRUPTED)
 # Statuses whose record holds a measured validation error.
 MEASURED = (OK, STOPPED)
 
@@ -92,6 +95,7 @@ class TrialRecord:
     order: int | None = None  # suggestion order (anchors first)
     phase: str = SEARCH
     calibration: bool = False  # of the calibration cohort: full budget whatever the scheduler says
+    node: str | None = None  # the Ray node that trained it (None in records written before 2026-12-06)
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:

@@ -98,6 +98,12 @@ class _OptunaSource:
                                      points_to_evaluate=[self._params(p) for _, p in space.anchors()])
         self._asked = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its search algorithm for Tuner.restore, which a campaign never uses (it
+        # resumes from its records), so the copy is never asked; Optuna 5's genetic samplers hold
+        # a thread lock that cannot be pickled.
+        return {**self.__dict__, "searcher": None}
+
     def _choose(self, trial: Any) -> Callable:
         def choose(key: str, knob: Any, values: Point) -> Any:
             domain = knob.domain
@@ -241,7 +247,9 @@ class CampaignSearcher(Searcher):
         self.suggested = sum(1 for r in self.finished.values() if r.trial_id)
         self.rejected = {r.id for r in self.finished.values() if r.status == REJECTED}
         self.points: dict[str, tuple[str | None, Point, dict[str, Any]]] = {}
-        for record in self.finished.values():  # resumed: points of this phase count, missing seeds queue
+        # Resumed: points of this phase count and their missing seeds queue, those of trials a
+        # failure of the machine interrupted among them.
+        for record in [*self.finished.values(), *store.interrupted()]:
             if record.phase == plan.phase and record.status != REJECTED and record.id not in self.points:
                 point = space.canonicalise(record.point)  # JSON gave lists for tuples
                 self.points[record.id] = (record.name, point, record.cost.known())

@@ -26,7 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from search.records import RecordError, TrialRecord
+from gespace.files import MAX_FILE_BYTES, InputError, decode, parse_json, read_json
+from search.records import INTERRUPTED, RecordError, TrialRecord
 
 TRIALS = "trials.jsonl"
 TORN = "trials.torn"
@@ -76,9 +77,9 @@ class CampaignStore:
         if not self.exists():
             raise StoreError(f"{self.directory}: not a campaign directory (no {SETTINGS})")
         try:
-            settings = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise StoreError(f"{path}: unreadable campaign settings ({err})") from None
+            settings = read_json(path, "campaign settings")
+        except InputError as err:
+            raise StoreError(str(err)) from None
         if not isinstance(settings, dict):
             raise StoreError(f"{path}: campaign settings are not a JSON object")
         return settings
@@ -92,8 +93,10 @@ class CampaignStore:
         if not path.exists():
             return None
         try:
-            return [(item["name"], item["point"]) for item in json.loads(path.read_text())]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            return [(item["name"], item["point"]) for item in read_json(path, "confirmation list")]
+        except InputError as err:
+            raise StoreError(str(err)) from None
+        except (KeyError, TypeError) as err:
             raise StoreError(f"{path}: unreadable confirmation list ({err})") from None
 
     def save_confirmation(self, points: list[tuple[str | None, dict[str, Any]]]) -> None:
@@ -170,13 +173,19 @@ class CampaignStore:
         if not self.trials_path.exists():
             return
         with open(self.trials_path, "rb") as handle:
-            for number, raw in enumerate(handle, 1):
+            # Read a line at a time within the limit: a hostile file's one huge line is refused unread.
+            for number, raw in enumerate(iter(lambda: handle.readline(MAX_FILE_BYTES + 1), b""), 1):
+                where = f"{self.trials_path}:{number}"
+                if len(raw) > MAX_FILE_BYTES:
+                    raise CorruptRecords(f"{where}: a line longer than {MAX_FILE_BYTES} bytes, not a trial record")
                 if not raw.endswith(b"\n"):
                     break  # torn write of a killed driver
                 try:
-                    yield TrialRecord.from_json(json.loads(raw))
-                except (json.JSONDecodeError, UnicodeDecodeError, RecordError, TypeError) as err:
-                    raise CorruptRecords(f"{self.trials_path}:{number}: not a trial record ({err})") from None
+                    yield TrialRecord.from_json(parse_json(decode(raw, where), where))
+                except InputError as err:
+                    raise CorruptRecords(f"{err}; not a trial record") from None
+                except (RecordError, TypeError) as err:
+                    raise CorruptRecords(f"{where}: not a trial record ({err})") from None
 
     def latest(self) -> list[TrialRecord]:
         """The latest record of each (point, seed), in the order first written: a trial continued
@@ -184,8 +193,15 @@ class CampaignStore:
         return list(self.finished().values())
 
     def finished(self) -> dict[tuple[str, int | None], TrialRecord]:
-        """The latest record per (point id, seed): what a resumed campaign must not train again."""
-        return {record.unit: record for record in self._iter_records()}
+        """The latest record per (point id, seed) that a failure of the machine did not interrupt:
+        what a resumed campaign must not train again (a promoted trial that was interrupted keeps
+        its record from before the promotion)."""
+        return {record.unit: record for record in self._iter_records() if record.status != INTERRUPTED}
+
+    def interrupted(self) -> list[TrialRecord]:
+        """The records of units whose latest trial a failure of the machine ended: to train again."""
+        latest = {record.unit: record for record in self._iter_records()}
+        return [record for record in latest.values() if record.status == INTERRUPTED]
 
 
 def _jsonable(value: Any) -> Any:

@@ -26,13 +26,15 @@ def trial_threads(cpus_per_trial: float) -> int:
 def run_trial(config: dict[str, Any]) -> None:
     """Tune function trainable. ``config`` comes from `CampaignSearcher.suggest`."""
     started, started_at = time.perf_counter(), time.time()
+    import ray
     from ray import tune
 
     from gespace.builder import build_model
     from gespace.train import train
 
     point, pid = config["point"], config["point_id"]
-    fixed = {"point_id": pid, **config["cost"]}  # costed by the searcher
+    # Costed by the searcher; the node says which machine of a cluster trained it.
+    fixed = {"point_id": pid, **config["cost"], "node": ray.get_runtime_context().get_node_id()}
     model = build_model(point, seed=config["seed"])
     epochs = point["train.epochs"]
     last: dict[str, Any] = {}

@@ -163,8 +163,6 @@ def test_analyze_selectivity_and_prune_commands(checkpoints, tmp_path, capsys):
 
 
 def test_analyze_edf_command(tmp_path, capsys):
-    import csv
-
     from gespace.cli import main
     from search.records import Cost, TrialRecord
     from search.store import CampaignStore

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from gespace.grammar import load_space, point_id
-from search.campaign import connect_ray, run_campaign
+from gespace.train.faults import FAULTS
+from search.campaign import RAY_LOG, connect_ray, run_campaign
 from search.curves import read_scalars, run_directory
 from search.records import phase_records
 from search.settings import CampaignSettings
@@ -62,13 +64,41 @@ def write(tmp_path: Path, text: str, name: str = "tiny.yaml") -> str:
     return str(path)
 
 
+FAULTS_SPEC = """\
+name: faults
+backbone: {arch: cifar_resnet, depth: 8, width: 4, in_channels: 1, image_size: 16}
+ge: {placement: {stages: all}}
+train:
+  dataset: {choice: [synthetic, imagefolder], default: synthetic}
+  epochs: 2
+  lr: {choice: [0.05, 1000.0, 0.02], default: 0.05}
+  weight_decay: 0.0
+  momentum: 0.99
+  val_fraction: 0.25
+"""
+
+
+def faults_point_id(tmp_path: Path, **knobs) -> str:
+    space = load_space(write(tmp_path, FAULTS_SPEC, "faults.yaml"))
+    return point_id(space.canonicalise(knobs))
+
+
 @pytest.fixture(scope="module", autouse=True)
-def ray_session():
+def ray_session(tmp_path_factory):
     import ray
 
+    # Ray's workers inherit the driver's environment when it starts them: a fault for the one
+    # point of FAULTS_SPEC with lr 0.02 (which trains well) makes its loss NaN.
+    injected = faults_point_id(tmp_path_factory.mktemp("faults"), **{"train.lr": 0.02})
+    saved = os.environ.get(FAULTS)
+    os.environ[FAULTS] = f"nonfinite-loss:{injected}"
     connect_ray(None, cpus=2)
     yield
     ray.shutdown()
+    if saved is None:
+        os.environ.pop(FAULTS)
+    else:
+        os.environ[FAULTS] = saved
 
 
 def campaign(tmp_path: Path, spec: str, **overrides) -> list[dict]:
@@ -118,26 +148,21 @@ def test_grid_dedups_and_constraints_reject(tmp_path):
 
 
 def test_failing_and_diverging_points_are_isolated(tmp_path):
-    spec = write(tmp_path, """\
-        name: faults
-        backbone: {arch: cifar_resnet, depth: 8, width: 4, in_channels: 1, image_size: 16}
-        ge: {placement: {stages: all}}
-        train:
-          dataset: {choice: [synthetic, imagefolder], default: synthetic}
-          epochs: 2
-          lr: {choice: [0.05, 1000.0], default: 0.05}
-          weight_decay: 0.0
-          momentum: 0.99
-          val_fraction: 0.25
-        """)
-    records = campaign(tmp_path, spec, num_samples=4, searcher="grid", data_root=None)
+    """A point whose data is missing fails and one that diverges is recorded so, whatever the
+    numerics: lr 1000 blows up (to NaN, or to 1e16 first, by thread count and precision) and the
+    lr-0.02 point, which trains well, meets an injected NaN loss (the module's GESPACE_FAULTS)."""
+    spec = write(tmp_path, FAULTS_SPEC, "faults.yaml")
+    records = campaign(tmp_path, spec, num_samples=6, searcher="grid", data_root=None)
     status = {(r.point["train.dataset"], r.point["train.lr"]): r for r in records}
     assert status[("synthetic", 0.05)].status == "ok"
     assert status[("imagefolder", 0.05)].status == "failed"
     assert "imagefolder" in status[("imagefolder", 0.05)].reason
     assert status[("synthetic", 1000.0)].status == "diverged"
-    assert "became" in status[("synthetic", 1000.0)].reason
-    assert len(records) == 4
+    assert "training loss became" in status[("synthetic", 1000.0)].reason
+    injected = status[("synthetic", 0.02)]
+    assert injected.status == "diverged" and injected.id == faults_point_id(tmp_path, **{"train.lr": 0.02})
+    assert injected.reason.startswith("training loss became nan ")
+    assert len(records) == 6
 
 
 @pytest.mark.parametrize("searcher", ["tpe", "nsga2", "sobol"])
@@ -233,6 +258,55 @@ def _driver_env() -> dict:
     return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
+# What Ray, Tune or Python print, and gespace never does.
+NOT_GESPACE = re.compile(r"\b(WARNING|INFO|ERROR|Traceback)\b|Error\(|ray\.|Tune|\(raylet\)|pid=")
+
+
+def assert_only_gespace_lines(result: subprocess.CompletedProcess) -> None:
+    """A finished campaign printed its report on the standard output and nothing else anywhere."""
+    assert result.stderr == ""
+    assert [line for line in result.stdout.splitlines() if NOT_GESPACE.search(line)] == []
+    assert "Pareto front" in result.stdout
+
+
+def test_a_full_disk_stops_the_campaign_and_resume_loses_nothing(tmp_path):
+    """A disk that fills (an injected ENOSPC when one anchor writes its checkpoint) stops the
+    campaign at once in one line and exit status 1, records the trial interrupted, not failed,
+    starts nothing more; --resume trains what was interrupted and nothing twice."""
+    spec = write(tmp_path, SPEC)
+    full = point_id(dict(load_space(spec).anchors())["ge-theta-minus"])  # the third anchor
+    storage = tmp_path / "runs"
+    command = [sys.executable, "-m", "gespace", "search", spec, "--num-samples", "6", "--scheduler", "none",
+               "--anchor-seeds", "1", "--max-concurrent", "2", "--storage", str(storage), "--name", "full",
+               "--no-progress"]
+    halted = subprocess.run(command, env={**_driver_env(), FAULTS: f"no-space:{full}"}, capture_output=True,
+                            text=True, timeout=600)
+    assert halted.returncode == 1, halted.stderr[-3000:]
+    assert halted.stdout == ""
+    [line] = halted.stderr.splitlines()
+    checkpoint = storage / "full" / "trials" / full / "s0" / "checkpoint.pt"
+    assert line == (f"gespace: campaign {storage / 'full'} stopped: no space left on device ({checkpoint}) "
+                    f"(trial {full}-s0); the finished trials are kept: fix the cause, then run again with "
+                    "--resume to train the interrupted ones")
+    store = CampaignStore(storage / "full")
+    before = store.records()
+    assert {r.status for r in before} <= {"ok", "interrupted"}
+    assert full in {r.id for r in before if r.status == "interrupted"}
+    # Nothing launched after the failure: the last anchor and the sampled point never started.
+    assert all(r.name for r in before) and len(before) <= 4
+    resumed = subprocess.run(command + ["--resume"], env=_driver_env(), capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_only_gespace_lines(resumed)
+    after = store.records()
+    assert after[:len(before)] == before  # nothing lost
+    done = {r.unit for r in before if r.status == "ok"}
+    assert not [r for r in after[len(before):] if r.unit in done]  # nothing trained twice
+    final = store.latest()
+    assert len(final) == 6 == len({r.id for r in final}) and all(r.status == "ok" for r in final)
+    assert "Failed to fetch metrics" in (store.directory / RAY_LOG).read_text()  # Tune's, kept off the terminal
+
+
 def test_a_finished_checkpoint_whose_record_was_lost_is_recorded_whole(tmp_path, capfd):
     """A driver killed after a trial's last checkpoint but before its record: the resume trains
     nothing and records the trial with every epoch and its errors, as the first run would have."""
@@ -304,6 +378,43 @@ def ray_cli() -> str:
     return str(path)
 
 
+def test_campaign_across_two_nodes_of_a_cluster_without_authentication(tmp_path):
+    """A cluster of two 1-CPU nodes started without token authentication (as
+    `ray.cluster_utils.Cluster` does), joined by a driver that holds a token
+    (~/.ray/auth_token, left by any local Ray): the driver follows the cluster, and the two
+    concurrent trials run one on each node."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()  # this test's driver joins the cluster instead
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # for the cluster's processes
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"})
+    try:
+        second = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        spec = write(tmp_path, SPEC)
+        storage = tmp_path / "shared"
+        env = {key: value for key, value in _driver_env().items() if key != "RAY_AUTH_MODE"}
+        result = subprocess.run(
+            [sys.executable, "-m", "gespace", "search", spec, "--address", cluster.address, "--num-samples", "6",
+             "--scheduler", "none", "--anchor-seeds", "1", "--max-concurrent", "2", "--cpus-per-trial", "1",
+             "--storage", str(storage), "--name", "two", "--no-progress"],
+            env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert_only_gespace_lines(result)
+        records = CampaignStore(storage / "two").latest()
+        assert len(records) == 6 and all(r.status == "ok" for r in records)
+        assert {r.node for r in records} == {cluster.head_node.node_id, second.node_id}
+    finally:
+        cluster.shutdown()
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE")
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+        connect_ray(None, cpus=2)  # back to the module's local session
+
+
 def test_campaign_on_a_ray_cluster(tmp_path):
     import ray
 
@@ -321,8 +432,10 @@ def test_campaign_on_a_ray_cluster(tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "gespace", "search", spec, "--address", f"127.0.0.1:{port}",
              "--num-samples", "8", "--storage", str(storage), "--name", "cluster", "--no-progress"],
-            env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=600)
+            env=env, capture_output=True, text=True, timeout=600)
+        # `ray start` turns token authentication on: the driver follows it, unasked.
         assert result.returncode == 0, result.stderr[-3000:]
+        assert_only_gespace_lines(result)
         # 8 points: the 5 anchors under 2 seeds (never stopped) and 3 sampled points, one of which
         # the synchronous multi-objective halving (the default here) continues past epoch 1.
         records = CampaignStore(storage / "cluster").latest()

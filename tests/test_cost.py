@@ -148,7 +148,6 @@ def test_shufflenet_table4_rows(knobs, mmacs, params):
 def test_fused_ge_theta_minus_counts_like_the_composition_it_computes(extent, size):
     """gespace.ops runs GE-θ⁻ through one autograd Function, opaque to the trace; its handle
     must count what the unfused pool -> sigmoid -> product path counts."""
-    from gespace.ops import create_block
 
     block = create_block("ge", 8, feature_size=(size, size), gather_op="pool", pool="avg", extent=extent,
                          interp="nearest", gate="sigmoid", mlp="none")

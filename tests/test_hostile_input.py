@@ -18,10 +18,11 @@ from typing import Callable
 import pytest
 import torch
 
-import gespace.grammar.spec as spec_module
+import gespace.files as files_module
 import gespace.train.checkpoint as checkpoint_module
 from gespace.cli import build_parser, main
 from gespace.errors import CheckpointError
+from gespace.files import MAX_FILE_BYTES
 from gespace.grammar import Condition, ConditionSyntaxError, load_space
 from gespace.grammar.conditions import MAX_CONDITION_CHARS, MAX_NESTING
 from gespace.grammar.spec import MAX_DEPTH, MAX_NODES, MAX_SCALAR_CHARS, MAX_SPEC_BYTES, read_spec
@@ -197,7 +198,7 @@ def test_paths_that_are_not_spec_files(capsys, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text(HEAD)
     locked = tmp_path / "locked.yaml"
     locked.write_text(HEAD)
-    unreadable(locked, spec_module, monkeypatch)
+    unreadable(locked, files_module, monkeypatch)
     os.mkfifo(tmp_path / "fifo.yaml")  # reading it would block forever
     (tmp_path / "dangling.yaml").symlink_to(tmp_path / "gone.yaml")
     cases = {
@@ -238,7 +239,70 @@ def test_a_point_file_that_is_not_utf8_is_one_line(capsys, tmp_path):
     point = tmp_path / "point.json"
     point.write_bytes(b'{"ge.gather.op": "pool\xff"}')
     line, _ = one_line(capsys, "train", "spaces/fashion-demo.yaml", "--point", f"@{point}")
-    assert line.startswith(f"gespace: {point}: cannot read a point")
+    assert line == f"gespace: {point}:1:23: not UTF-8 text: byte 0xff here (invalid start byte)"
+
+
+@pytest.mark.parametrize("domain, where, value", [("{float: [.nan, 0.5]}", "4:15", "nan"),
+                                                 ("{float: [0.01, .inf]}", "4:15", "inf"),
+                                                 ("{choice: [0.1, .nan]}", "4:22", "nan"),
+                                                 ("{value: -.inf}", "4:15", "-inf")])
+def test_numeric_domains_refuse_nan_and_infinities(domain, where, value, capsys, tmp_path):
+    """NaN passes every bound check (its comparisons are all false): a spec must not."""
+    spec = tmp_path / "nan.yaml"
+    spec.write_text(HEAD + f"train:\n  lr: {domain}\n")
+    line, _ = one_line(capsys, "space", "validate", str(spec))
+    assert line == f"{spec}:{where}: train.lr: expected a finite number, got {value}"
+
+
+# --- every other file a user hands gespace: points, records, settings, caches ---------------------
+HOSTILE_JSON = {
+    "deep.json": ("[" * 100_000 + "]" * 100_000, f"nested more than {MAX_DEPTH} levels deep"),
+    "nan.json": ('{"train.lr": NaN}', "NaN is not a number gespace accepts (finite numbers only)"),
+    "overflow.json": ('{"train.lr": 1e999}', "1e999 is not a number gespace accepts (finite numbers only)"),
+    "huge.json": ('{"pad": "' + "x" * (MAX_FILE_BYTES + 1) + '"}', f"the file is larger than {MAX_FILE_BYTES} bytes"),
+    "bad.json": ('{"train.lr": 0.1,}', "1:18: not JSON: Expecting property name enclosed in double quotes"),
+}
+
+
+def test_hostile_point_files_end_in_one_line(capsys, tmp_path):
+    os.mkfifo(tmp_path / "fifo.json")  # reading it would block forever
+    (tmp_path / "dir.json").mkdir()
+    cases = {**{name: message for name, (_, message) in HOSTILE_JSON.items()},
+             "fifo.json": "cannot read point: not a regular file", "dir.json": "cannot read point: a directory"}
+    for name, (text, _) in HOSTILE_JSON.items():
+        (tmp_path / name).write_text(text)
+    for name, message in cases.items():
+        line, elapsed = one_line(capsys, "train", "spaces/fashion-demo.yaml", "--point", f"@{tmp_path / name}")
+        assert line.startswith(f"gespace: {tmp_path / name}") and message in line, line
+        assert elapsed < FAST
+
+
+def test_hostile_records_settings_and_caches_end_in_one_line(capsys, tmp_path):
+    """A campaign directory whose records, settings or hypervolume cache are hostile: `gespace
+    report` refuses in one line naming the file (and the record's line)."""
+    from search.records import TrialRecord
+    from search.store import CampaignStore
+
+    store = CampaignStore(tmp_path / "c")
+    store.create("spaces/fashion-demo.yaml", {"spec": "spaces/fashion-demo.yaml", "name": "c",
+                                              "storage": str(tmp_path), "num_samples": 1})
+    store.append(TrialRecord(id="a", status="ok", point={}, seed=0, val_error=0.1, epochs=[{"epoch": 1}]))
+    good = store.trials_path.read_bytes()
+    records = {"a line over the limit": (good + b'{"id": "' + b"x" * (MAX_FILE_BYTES + 1) + b'"}\n',
+                                        f"trials.jsonl:2: a line longer than {MAX_FILE_BYTES} bytes"),
+               "deep": (good + b"[" * 5000 + b"]" * 5000 + b"\n", f"trials.jsonl:2: nested more than {MAX_DEPTH}"),
+               "NaN": (good.replace(b'"val_error": 0.1', b'"val_error": NaN'),
+                       "trials.jsonl:1: NaN is not a number gespace accepts")}
+    for name, (data, message) in records.items():
+        store.trials_path.write_bytes(data)
+        line, elapsed = one_line(capsys, "report", str(store.directory))
+        assert message in line and line.startswith(f"gespace: {store.directory}"), (name, line)
+        assert elapsed < FAST
+    store.trials_path.write_bytes(good)
+    settings = store.directory / "campaign.json"
+    settings.write_text("{" * 10_000)
+    line, _ = one_line(capsys, "report", str(store.directory))
+    assert line == f"gespace: {settings}: nested more than {MAX_DEPTH} levels deep, the limit for gespace's files"
 
 
 # --- checkpoints ---------------------------------------------------------------------------------

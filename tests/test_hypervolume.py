@@ -19,6 +19,13 @@ def test_normalised_hypervolume_by_hand():
     assert normalised_hypervolume([(0.1, 2.0), (0.2, 1.0)], (1.0, 3.0), (0.0, 1.0)) == pytest.approx(1.7 / 2)
 
 
+def test_three_objectives_by_inclusion_exclusion():
+    """Optuna's WFG (the private `optuna._hypervolume`, pinned below optuna 6) on three objectives:
+    three boxes of volume 4 in the cube [0, 2]^3, pairwise overlaps 2, all three 1: 12 - 6 + 1 = 7."""
+    points = [(0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]
+    assert normalised_hypervolume(points, (2.0, 2.0, 2.0), (0.0, 0.0, 0.0)) == pytest.approx(7 / 8)
+
+
 def test_history_follows_finished_trials_and_means_over_seeds():
     def run(pid, seed, error, gmacs, finished, status="ok"):
         return TrialRecord(id=pid, seed=seed, status=status, point={}, cost=Cost(gmacs=gmacs),

@@ -240,7 +240,7 @@ def test_records_carry_latency_and_old_records_load():
 
 def test_corrupt_or_foreign_cache_is_one_line(tmp_path, driver_threads):
     path = tmp_path / LATENCY
-    for text, why in (("{not json", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    for text, why in (("{not json", "not JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
                       ('["a"]', "not a JSON object"),
                       (json.dumps({"k": {**entry(), "latency_ms": "fast"}}), "latency_ms is not a positive number"),
                       (json.dumps({"k": {**entry(), "device": "cpu"}}), "an entry lacks its device")):
@@ -272,8 +272,8 @@ def test_resumed_campaign_with_a_corrupt_cache_ends_in_one_line_before_ray(tmp_p
     (store.directory / LATENCY).write_text("{}{")
     with pytest.raises(CampaignError) as raised:
         run_campaign(settings, resume=True, progress=False)
-    assert str(raised.value) == (f"{store.directory / LATENCY}: not a latency cache (Extra data: line 1 "
-                                 "column 3 (char 2)); delete it to measure again")
+    assert str(raised.value) == (f"{store.directory / LATENCY}: not a latency cache (not JSON: Extra data "
+                                 "at line 1, column 3); delete it to measure again")
     assert not ray.is_initialized()
 
 

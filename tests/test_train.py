@@ -14,10 +14,13 @@ from torch import nn
 
 from gespace.builder import build_model
 from gespace.data import make_synthetic
+from gespace.errors import machine_failure
 from gespace.train import (LRSchedule, StopTraining, TrainResult, evaluate, train,
                            train_config)
 from gespace.train.checkpoint import rng_state, set_rng_state
+from gespace.train.trainer import DIVERGENCE_FACTOR
 from gespace.train.device import cpu_channels_last_hazards, setup_device
+from gespace.train.faults import FAULTS
 from gespace.train.optim import make_optimizer
 from gespace.vocab import KNOBS
 
@@ -297,9 +300,49 @@ def test_evaluate_a_subset_run_with_its_normalisation(tmp_path, data):
 def test_divergence_is_a_status_not_an_exception(tmp_path, data):
     result = run(data, tmp_path, point={"train.lr": 1e6, "train.epochs": 3})
     assert result.status == "diverged"
-    assert "loss" in result.reason and ("nan" in result.reason or "inf" in result.reason)
+    assert result.reason.startswith("training loss became ")
     assert result.test_error is None and result.epochs_completed == 0
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "diverged"
+
+
+class Overconfident(nn.Module):
+    """Logits of 1e6 for class 0 whatever the input: a finite loss near 1e6 on every other class,
+    which no step of SGD at lr 0.1 brings down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor([1e6] + [0.0] * 9))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(len(x), -1) + 0 * x.mean()
+
+
+def test_a_finite_loss_far_above_chance_is_a_divergence(data):
+    """Divergence is not only NaN: a blow-up still finite (lr 1000 reaches 6e16 in epoch 1 on
+    one thread count and NaN on another) diverges beyond DIVERGENCE_FACTOR x ln(classes)."""
+    result = run(data, model=Overconfident(), point={"train.precision": "fp32"})
+    assert result.status == "diverged" and result.epochs_completed == 0
+    assert result.reason.startswith("training loss became ")
+    assert result.reason.endswith(f"over {DIVERGENCE_FACTOR}x the chance-level loss ln(10)")
+    assert float(result.reason.split()[3]) > DIVERGENCE_FACTOR * math.log(10)
+
+
+def test_injected_faults_do_not_depend_on_numerics(tmp_path, data, monkeypatch):
+    """GESPACE_FAULTS: a NaN loss at the first step (diverged), or a full disk when the checkpoint
+    is written, which is the machine's failure, not the point's: `train` raises it."""
+    model = tiny_net()
+    model.point_id = "p-fault"
+    monkeypatch.setenv(FAULTS, "nonfinite-loss:p-fault")
+    result = run(data, model=model)
+    assert result.status == "diverged" and result.reason.startswith("training loss became nan ")
+    assert run(data, point={"train.epochs": 1}).status == "ok"  # another point is untouched
+    monkeypatch.setenv(FAULTS, "no-space:p-fault")
+    model = tiny_net()  # the first one's weights are NaN now
+    model.point_id = "p-fault"
+    with pytest.raises(OSError) as raised:
+        run(data, tmp_path, model=model)
+    assert machine_failure(raised.value) == f"no space left on device ({tmp_path / 'checkpoint.pt'})"
+    assert not (tmp_path / "result.json").exists()  # nothing recorded as the point's result
 
 
 def test_callback_errors_and_bad_data_fail_cleanly(data):
@@ -402,6 +445,13 @@ def test_cli_train_and_eval(tmp_path, monkeypatch, capsys):
     assert ckpt["config"]["train.batch_size"] == 64 and len(ckpt["spec_hash"]) == 16
     assert main(["eval", str(out / "checkpoint.pt"), "--split", "test", "--device", "cpu"]) == 0
     assert "top-1 error" in capsys.readouterr().out
+    # A full disk is a failure of the machine: one line, status 1, and --resume to go on.
+    monkeypatch.setenv(FAULTS, "no-space:p-cli")
+    assert main(["train", str(spec), "--point", f"@{point_file}", "--epochs", "1", "--data", "synthetic",
+                 "--out", str(tmp_path / "full"), "--device", "cpu", "--threads", "1", "--no-progress"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"gespace: stopped: no space left on device ({tmp_path / 'full' / 'checkpoint.pt'}); free the space "
+        "and run again (--resume continues)"]
 
 
 def test_error_values_are_fractions(data):

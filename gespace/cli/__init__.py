@@ -15,7 +15,7 @@ from gespace.cli import analyze as analyze_cli
 from gespace.cli import cost as cost_cli
 from gespace.cli import space as space_cli
 from gespace.cli import train as train_cli
-from gespace.errors import BuildError, UserError
+from gespace.errors import BuildError, MachineFailure, UserError, machine_failure
 from gespace.grammar import PointError, SpecError
 
 COMMANDS = [space_cli, cost_cli, train_cli, analyze_cli]
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user mistakes print ``gespace: ...`` lines and exit 2, never a traceback."""
+    """Entry point: user mistakes print ``gespace: ...`` lines and exit 2, failures of the machine
+    one line and exit 1, never a traceback."""
     args = build_parser().parse_args(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
@@ -46,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, PointError, BuildError) as error:
         err.print(f"gespace: {error}", markup=False)
         return 2
+    except MachineFailure as error:
+        err.print(f"gespace: {error}", markup=False)
+        return 1
+    except OSError as error:
+        cause = machine_failure(error)
+        if cause is None:
+            raise
+        err.print(f"gespace: stopped: {cause}; free the space and run again (--resume continues)", markup=False)
+        return 1
     except KeyboardInterrupt:
         err.print("gespace: interrupted", markup=False)
         return 130

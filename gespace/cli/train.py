@@ -8,13 +8,13 @@ import argparse
 import itertools
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from gespace.errors import CheckpointError, UserError
+from gespace.files import read_json
 from gespace.grammar import Point, PointError, Space, load_space, point_id
 from gespace.vocab import DATASETS
 
@@ -58,10 +58,7 @@ def resolve_point(space: Space, ref: str) -> Point:
     if ref.startswith("anchor:"):
         return space.anchor(ref.split(":", 1)[1])
     if ref.startswith("@"):
-        try:
-            raw = json.loads(Path(ref[1:]).read_text())
-        except (OSError, ValueError) as err:  # ValueError: bad JSON, or bytes that are not UTF-8
-            raise PointError(f"{ref[1:]}: cannot read a point: {err}") from None
+        raw = read_json(ref[1:], "point")
         if not isinstance(raw, dict):
             raise PointError(f"{ref[1:]}: a point is a JSON object of dotted knob keys")
         return space.canonicalise(raw.get("point", raw))  # a bare point or a `--format json` record

@@ -28,7 +28,7 @@ def check_value(key: str, value: Any) -> Any:
     if knob.kind == "float":
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
-        return _in_bounds(knob, float(value))
+        return _in_bounds(knob, _finite(float(value)))
     if knob.kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"expected true or false, got {value!r}")
@@ -44,8 +44,15 @@ def check_value(key: str, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise ValueError(f"expected a list of numbers, got {value!r}")
-        return tuple(float(v) for v in value)
+        return tuple(_finite(float(v)) for v in value)
     raise AssertionError(f"unknown knob kind {knob.kind}")
+
+
+def _finite(value: float) -> float:
+    # NaN passes every bound check (all its comparisons are false) and infinities break ranges.
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}")
+    return value
 
 
 def _in_bounds(knob: Knob, value: float) -> Any:

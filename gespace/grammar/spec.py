@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from gespace.files import MAX_DEPTH, MAX_FILE_BYTES, InputError, read_text
 from gespace.grammar.conditions import Condition, ConditionSyntaxError
 from gespace.grammar.domains import Choice, Domain, Fixed, FloatRange, IntRange, check_value
-from gespace.grammar.errors import Problem, SpecError, did_you_mean
+from gespace.grammar.errors import Problem, did_you_mean
 from gespace.vocab import KNOBS, SECTIONS
 
 TOP_LEVEL = ("name", "description", "backbone", "ge", "train", "anchors", "constraints", "report")
@@ -44,8 +44,7 @@ DOMAIN_KEYS = ("choice", "int", "float", "value")
 DOMAIN_OPTIONS = ("step", "log", "when", "default", "doc")
 _PREFIXES = {key.rsplit(".", i)[0] for key in KNOBS for i in range(1, key.count(".") + 1)}
 
-MAX_SPEC_BYTES = 1 << 20
-MAX_DEPTH = 32
+MAX_SPEC_BYTES = MAX_FILE_BYTES
 MAX_NODES = 10_000
 MAX_SCALAR_CHARS = 10_000
 
@@ -226,29 +225,9 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 def _read_text(reader: _Reader, path: str) -> str | None:
     """The spec file's text, or None with one problem: unreadable, not a file, too big, not UTF-8."""
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            reader.problem((1, 1), "", "cannot read spec: a directory, not a spec file")
-            return None
-        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
-            reader.problem((1, 1), "", "cannot read spec: not a regular file")
-            return None
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SPEC_BYTES + 1)
-    except OSError as err:
-        reader.problem((1, 1), "", f"cannot read spec: {err.strerror or err}")
-        return None
-    if len(data) > MAX_SPEC_BYTES:
-        reader.problem((1, 1), "", f"the file is larger than {MAX_SPEC_BYTES} bytes, the limit for a "
-                                   "spec; is it a spec?")
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        column = len(data[line_start:err.start].decode("utf-8")) + 1
-        reader.problem((data.count(b"\n", 0, err.start) + 1, column), "",
-                       f"not UTF-8 text: byte 0x{data[err.start]:02x} here ({err.reason})")
+        return read_text(path, "spec", MAX_SPEC_BYTES)
+    except InputError as err:
+        reader.problem((err.line, err.column), "", err.message)
         return None
 
 

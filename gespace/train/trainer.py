@@ -3,9 +3,12 @@
 One run: build the model, load the data onto the device, SGD with the
 point's schedule, evaluate the validation split after every epoch, write a
 checkpoint atomically, call ``callback(metrics)``, and at the end evaluate
-the test split once. Nothing raises to the caller: a NaN/inf loss ends the run
-as ``diverged``, a callback's ``StopTraining`` as ``stopped``, anything else
-as ``failed`` with the reason.
+the test split once. A loss that stops being finite, or exceeds
+``DIVERGENCE_FACTOR`` times the chance-level loss ln(classes), ends the run as
+``diverged``; a callback's ``StopTraining`` as ``stopped``; a failure of the
+machine (a full disk: `gespace.errors.machine_failure`) raises to the caller,
+since the run is to be trained again, not recorded as the point's; anything
+else ends it as ``failed`` with the reason.
 """
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from gespace.errors import machine_failure
 from gespace.data import DataError, FolderData, ImageData, Loaders, load_dataset, make_loaders
 from gespace.train.checkpoint import (FORMAT, load_checkpoint, rng_state, save_atomic,
                                       set_rng_state, to_primitive)
 from gespace.train.config import train_config
 from gespace.train.device import DeviceSetup, setup_device
+from gespace.train.faults import injected, no_space
 from gespace.train.metrics import evaluate_loader, topk_correct
 from gespace.train.optim import make_optimizer, set_lr
 from gespace.train.progress import Progress
@@ -37,8 +42,14 @@ Point = dict[str, Any]
 Callback = Callable[[dict[str, Any]], None]
 
 
+# A mean loss this many times the chance-level loss ln(classes) has diverged, whether or not the
+# blow-up has reached inf yet: at lr 1000 one run's epoch-1 loss is 6e16 with 2 threads and NaN
+# with 1, and both are divergences. A network that learns stays within a few times chance level.
+DIVERGENCE_FACTOR = 100
+
+
 class Diverged(Exception):
-    """Internal: the training loss stopped being finite."""
+    """Internal: the loss stopped being finite or exceeded the divergence ceiling."""
 
 
 def _one_line(err: BaseException) -> str:
@@ -108,6 +119,9 @@ class _Run:
             raise ValueError(f"the model has {outputs} outputs but the data has "
                              f"{self.loaders.num_classes} classes")
 
+        self.loss_ceiling = DIVERGENCE_FACTOR * math.log(max(2, self.loaders.num_classes))
+        self.nonfinite_fault = injected("nonfinite-loss", self.result.point_id)
+        self.no_space_fault = injected("no-space", self.result.point_id)
         self.setup = self.setup.prepare(self.model)
         self.forward = torch.compile(self.model) if compile else self.model
         self.optimizer = make_optimizer(self.model, self.config)
@@ -182,6 +196,8 @@ class _Run:
             with self.setup.autocast():
                 logits = model(x)
                 loss = self.criterion(logits, y)
+            if self.nonfinite_fault and epoch == 0 and i == 0:
+                loss = loss * float("nan")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -192,19 +208,24 @@ class _Run:
             if now - last_check >= 0.5:
                 last_check = now
                 mean_loss = loss_sum.item() / (i + 1)
-                if not math.isfinite(mean_loss):
-                    raise Diverged(f"training loss became {mean_loss} at epoch {epoch + 1}, "
-                                   f"step {i + 1} (lr {lr:.4g})")
+                self.check_loss(mean_loss, "training loss", f"at epoch {epoch + 1}, step {i + 1} (lr {lr:.4g})")
                 bar.update(i + 1, mean_loss, images / (now - start))
         if self.setup.device.type == "cuda":
             torch.cuda.synchronize(self.setup.device)
         train_time = time.perf_counter() - start
         train_loss = loss_sum.item() / max(1, steps)
-        if not math.isfinite(train_loss):
-            raise Diverged(f"training loss became {train_loss} in epoch {epoch + 1} (lr {lr:.4g})")
+        self.check_loss(train_loss, "training loss", f"in epoch {epoch + 1} (lr {lr:.4g})")
         return {"train_loss": train_loss, "train_error": 1.0 - correct.item() / max(1, images),
                 "lr": lr, "images_per_s": images / max(train_time, 1e-9),
                 "train_time": train_time, "images": images}
+
+    def check_loss(self, loss: float, what: str, when: str) -> None:
+        """`Diverged` if ``loss`` is not finite or exceeds the divergence ceiling."""
+        if not math.isfinite(loss):
+            raise Diverged(f"{what} became {loss} {when}")
+        if loss > self.loss_ceiling:
+            raise Diverged(f"{what} became {loss:.4g} {when}, over {DIVERGENCE_FACTOR}x the "
+                           f"chance-level loss ln({self.loaders.num_classes})")
 
     def evaluate(self, loader) -> dict[str, float]:
         return evaluate_loader(self.forward, loader, autocast=self.setup.autocast,
@@ -228,9 +249,7 @@ class _Run:
                     val_start = time.perf_counter()
                     val = self.evaluate(self.loaders.val)
                     metrics["val_time"] = time.perf_counter() - val_start
-                    if not math.isfinite(val["loss"]):
-                        raise Diverged(f"validation loss became {val['loss']} after epoch "
-                                       f"{epoch + 1}")
+                    self.check_loss(val["loss"], "validation loss", f"after epoch {epoch + 1}")
                     metrics.update(val_loss=val["loss"], val_top1_error=val["top1_error"],
                                    val_top5_error=val["top5_error"])
                     monitored = val["loss"]
@@ -241,6 +260,8 @@ class _Run:
                 metrics["epoch_time"] = time.perf_counter() - epoch_start
                 self.history.append(metrics)
                 if self.ckpt_path is not None:
+                    if self.no_space_fault:
+                        raise no_space(self.ckpt_path)
                     save_atomic(self.state(epoch + 1), self.ckpt_path)
                     result.checkpoint = str(self.ckpt_path)
                 metrics = {**metrics, "point_id": result.point_id, "checkpoint": result.checkpoint}
@@ -261,6 +282,8 @@ class _Run:
             bar.message(f"[red]diverged[/red]: {err}")
             return self.finish(test=False)
         except Exception as err:  # keep the history of the epochs that did complete
+            if machine_failure(err):
+                raise
             result.status = "failed"
             result.reason = _one_line(err)
             result.traceback = tb.format_exc()
@@ -313,7 +336,9 @@ def train(target: Point | nn.Module, *, point: Point | None = None, data: Any = 
     ``resume`` continues from its checkpoint. ``callback(metrics)`` runs after
     every epoch and may raise ``StopTraining``. ``split_seed`` fixes the
     validation split (the same for every seed, so trials compare on one split).
-    Never raises (except KeyboardInterrupt and the like): see ``TrainResult.status``.
+    Raises only for a failure of the machine (a full disk: `gespace.errors.machine_failure`),
+    which is not the point's, and KeyboardInterrupt and the like; anything else ends in the
+    returned result: see ``TrainResult.status``.
     """
     t0 = time.perf_counter()
     try:
@@ -322,7 +347,9 @@ def train(target: Point | nn.Module, *, point: Point | None = None, data: Any = 
                    progress=progress, spec_hash=spec_hash, compile=compile, overrides=overrides,
                    split_seed=split_seed, num_workers=num_workers, threads=threads)
         return run.run()
-    except Exception as err:  # the caller gets a result, whatever broke
+    except Exception as err:  # the caller gets a result, whatever broke that is the point's
+        if machine_failure(err):
+            raise
         result = TrainResult(status="failed", reason=_one_line(err), seed=int(seed),
                              traceback=tb.format_exc(), wall_time=time.perf_counter() - t0)
         if isinstance(target, nn.Module):
