@@ -20,7 +20,7 @@ from gespace.grammar import load_space, point_id
 from search import SCHEDULERS, SEARCHERS
 from search.latency import campaign_cost
 from search.progress import CampaignState, Running, plain_line, render
-from search.records import (CONFIRM, FAILED, INTERRUPTED, MEASURED, OK, SEARCH, STOPPED, Cost,
+from search.records import (CONFIRM, FAILED, INTERRUPTED, MEASURED, OK, SEARCH, STOPPED, CostFigures,
                             TrialRecord, best_error, unique_epochs)
 from search.schedulers import SuccessiveHalving
 from search.settings import CampaignSettings
@@ -68,7 +68,7 @@ def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None
     return TrialRecord(
         id=config["point_id"], status=status, point=config["point"], name=config.get("name"),
         seed=config["seed"], phase=config["phase"], calibration=bool(config.get("calibration")),
-        cost=Cost.of(config["cost"]), epochs=epochs, budget=config["point"].get("train.epochs"),
+        cost=CostFigures.of(config["cost"]), epochs=epochs, budget=config["point"].get("train.epochs"),
         val_error=last.get("val_error") if status in MEASURED else None,
         best_val_error=best_error(epochs), test_error=last.get("test_error") if status == OK else None,
         reason=reason or last.get("reason"), wall_time=total("time_total_s", "wall_time"),
@@ -403,11 +403,6 @@ def max_epochs(settings: CampaignSettings, space: Any) -> int:
     return settings.epochs or max(epoch_values)
 
 
-def _exempt(config: dict[str, Any]) -> bool:
-    """Trials that run their whole budget whatever the scheduler says: anchors and the calibration cohort."""
-    return bool(config.get("name") or config.get("calibration"))
-
-
 def _scheduler(settings: CampaignSettings, space: Any, store: CampaignStore, grace: int
                ) -> tuple[Any, SuccessiveHalving | None]:
     """The search phase's early-stopping scheduler (None: every trial runs its whole budget), and
@@ -423,14 +418,14 @@ def _scheduler(settings: CampaignSettings, space: Any, store: CampaignStore, gra
     from search.schedulers import MultiObjectiveSH
 
     halving = SuccessiveHalving(max_t=budget, grace=grace, eta=ETA, synchronous=settings.scheduler == "mosha",
-                                min_results=settings.min_results)
+                                min_results=settings.min_results, objectives=settings.objectives)
     for record in store.latest():  # a resumed campaign's trials, as the rungs saw them
         if record.phase == SEARCH and record.epochs and record.seed is not None:
             results = {e["epoch"]: (e["val_error"],) + tuple(record.objective(o) for o in settings.objectives[1:])
                        for e in record.epochs if e.get("val_error") is not None}
             halving.restore(record.unit, results, record.epochs_done,
-                            exempt=bool(record.name or record.calibration))
-    return MultiObjectiveSH(halving, settings.objectives, exempt=_exempt), halving
+                            exempt=record.exempt)
+    return MultiObjectiveSH(halving, settings.objectives), halving
 
 
 def _calibration_points(space: Any, settings: CampaignSettings) -> list[tuple[str | None, dict[str, Any]]]:

@@ -6,7 +6,7 @@ import argparse
 from gespace.cli import UserError
 from gespace.errors import MachineFailure
 from search import SCHEDULERS, SEARCHERS
-from search.pareto import OBJECTIVES
+from gespace.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 from search.settings import default
 from search.store import StoreError
 
@@ -75,7 +75,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibrate", type=_count, default=default("calibrate"), metavar="N",
                         help="N points (the anchors, then Sobol points) trained to the full budget under "
                              "2 seeds: how well early rankings predict final ones")
-    parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"],
+    parser.add_argument("--objectives", type=_objectives, default=list(DEFAULT_OBJECTIVES),
                         help=f"comma list of {', '.join(OBJECTIVES)} (default val_error,gmacs); "
                              "latency_ms is measured on the campaign's device")
     parser.add_argument("--epochs", type=int, help="train every point for this many epochs (train.epochs)")
@@ -127,7 +127,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("report", help="Pareto tables, CSV and plot of campaigns")
     parser.add_argument("directory", metavar="DIR")
     parser.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more campaigns to compare")
-    parser.add_argument("--objectives", type=_objectives, default=["val_error", "gmacs"])
+    parser.add_argument("--objectives", type=_objectives, default=list(DEFAULT_OBJECTIVES))
     parser.add_argument("--replicas", nargs="+", default=[], metavar="DIR",
                         help="the same campaign run with other seeds: also write replicas.md/.csv, "
                              "each point's errors as mean ± std over the seeds")

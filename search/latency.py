@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from gespace.files import InputError, read_json
 from gespace.grammar import Point, Space, point_id
-from search.records import Cost
+from search.records import CostFigures
 from search.store import StoreError, write_json
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class CampaignCost:
     def __call__(self, point: Point) -> dict[str, Any]:
         from gespace.cost import point_cost
 
-        cost = Cost.of(point_cost(point)).known()
+        cost = CostFigures.of(point_cost(point)).known()
         if self.space.constraint_violations(cost):
             return cost
         return {**cost, **self.cache.lookup(point)}

@@ -1,10 +1,14 @@
-"""Pareto fronts (every objective is minimised) over anything with ``objective(name)``:
-trial records, or points summarised over their seeds (`search.statistics.PointSummary`)."""
+"""Pareto dominance, the one rule, and fronts (every objective is minimised) over anything with
+``objective(name)``: trial records, or points summarised over their seeds
+(`search.statistics.PointSummary`). Schedulers, `p_front` and reports all decide dominance with
+`dominance`."""
 from __future__ import annotations
 
 from typing import Protocol, Sequence, TypeVar
 
-OBJECTIVES = ("val_error", "gmacs", "params_m", "latency_ms")  # see TrialRecord.objective
+import numpy as np
+
+from gespace.objectives import DEFAULT_OBJECTIVES, ERROR, OBJECTIVES
 
 
 class Scored(Protocol):
@@ -14,19 +18,43 @@ class Scored(Protocol):
 T = TypeVar("T", bound=Scored)
 
 
-def dominates(a: Scored, b: Scored, objectives: Sequence[str]) -> bool:
-    """a is no worse than b in every objective and better in one."""
-    pairs = [(a.objective(o), b.objective(o)) for o in objectives]
-    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
+def dominance(values: np.ndarray | Sequence[Sequence[float]], objectives: Sequence[str],
+              error_tolerance: float = 0.0) -> np.ndarray:
+    """``values`` [..., n, k] (objectives in that order) -> bool [..., n, n]: [i, j] where item i
+    dominates item j, no worse in every objective and better in one.
+
+    Costs within their registry's relative ``tolerance`` of each other count as equal;
+    errors within ``error_tolerance`` (absolute), since whether two errors tie is for the
+    caller's statistics to say (0: as measured).
+    """
+    values = np.asarray(values, dtype=float)
+    error = np.array([OBJECTIVES[o].source == ERROR for o in objectives])
+    relative = np.array([0.0 if e else OBJECTIVES[o].tolerance for o, e in zip(objectives, error)])
+    a, b = values[..., :, None, :], values[..., None, :, :]
+    slack = np.where(error, error_tolerance, relative * np.maximum(np.abs(a), np.abs(b)))
+    return (a <= b + slack).all(-1) & (a < b - slack).any(-1)
 
 
-def pareto_front(items: Sequence[T], objectives: Sequence[str] = ("val_error", "gmacs")) -> list[T]:
-    """The non-dominated items among those with every objective known, sorted by the
-    second objective then the first. Which items may rank at all is the caller's choice."""
+def check_objectives(objectives: Sequence[str]) -> None:
+    """ValueError naming the first objective the registry does not know."""
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective {unknown[0]!r}; use {', '.join(OBJECTIVES)}")
+
+
+def dominates(a: Scored, b: Scored, objectives: Sequence[str]) -> bool:
+    """a dominates b (`dominance` of the two)."""
+    return bool(dominance([[x.objective(o) for o in objectives] for x in (a, b)], objectives)[0, 1])
+
+
+def pareto_front(items: Sequence[T], objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> list[T]:
+    """The non-dominated items among those with every objective known, sorted by the
+    second objective then the first. Which items may rank at all is the caller's choice."""
+    check_objectives(objectives)
     candidates = [item for item in items if all(item.objective(o) is not None for o in objectives)]
-    front = [r for r in candidates if not any(dominates(o, r, objectives) for o in candidates)]
+    if not candidates:
+        return []
+    dominated = dominance([[c.objective(o) for o in objectives] for c in candidates], objectives).any(0)
+    front = [c for c, out in zip(candidates, dominated) if not out]
     order = list(objectives[1:]) + [objectives[0]]
     return sorted(front, key=lambda r: tuple(r.objective(o) for o in order))

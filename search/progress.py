@@ -13,19 +13,14 @@ from typing import Any
 
 from rich.table import Table
 
-from gespace.grammar import anchor_label
+from gespace.grammar import point_label
+from gespace.objectives import DEFAULT_OBJECTIVES
 from search.pareto import pareto_front
 from search.records import OK, TrialRecord
-from search.report import describe
 from search.statistics import campaign_noise, summarise
 
 LABEL_WIDTH = 26  # the point column's share of 80 columns
 FINISHED_SHOWN = 3
-
-
-def point_label(name: str | None, point: dict[str, Any]) -> str:
-    """The anchor's label, else the design in a few words ('dwconv/4 +se8 @[3,4]')."""
-    return anchor_label(name) if name else describe(point)
 
 
 @dataclass
@@ -55,7 +50,7 @@ class CampaignState:
     running: list[Running] = field(default_factory=list)
     trials_left: int = 0  # not yet started (an estimate: promotions may add some)
     concurrency: int = 1
-    objectives: tuple[str, ...] = ("val_error", "gmacs")
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
 
     def eta(self) -> float | None:
         """Seconds left: what is queued and what runs, at the mean measured time of a full trial."""

@@ -42,12 +42,19 @@ EPOCH_KEYS = ("epoch", "train_loss", "val_error", "val_top5_error", "images_per_
 COST_KEYS = ("macs", "gmacs", "params", "params_m", "latency_ms", "latency_batch_ms")
 
 
+def exempt_from_stopping(name: str | None, calibration: bool | None) -> bool:
+    """The one rule for which trials run their whole budget whatever a scheduler says: the anchors
+    (the campaign's references; their seeds measure its noise) and the calibration cohort (whose
+    full budgets rate the early epochs). Read from a record or a trial's config alike."""
+    return bool(name) or bool(calibration)
+
+
 class RecordError(ValueError):
     """A line of trials.jsonl that is not a trial record this gespace can read."""
 
 
 @dataclass(frozen=True)
-class Cost:
+class CostFigures:
     """A point's exact cost: multiply-accumulates and parameters (raw and scaled); and its
     measured forward time in milliseconds at batch 1 and at its training batch, where the campaign
     measures it."""
@@ -60,7 +67,7 @@ class Cost:
     latency_batch_ms: float | None = None
 
     @classmethod
-    def of(cls, cost: Any) -> Cost:
+    def of(cls, cost: Any) -> CostFigures:
         """From a `gespace.cost` result or a mapping with the same names."""
         get = cost.get if isinstance(cost, dict) else lambda key: getattr(cost, key, None)
         return cls(**{key: get(key) for key in COST_KEYS})
@@ -79,7 +86,7 @@ class TrialRecord:
     point: dict[str, Any]
     name: str | None = None  # the anchor's name, if the point is one
     seed: int | None = None
-    cost: Cost = field(default_factory=Cost)
+    cost: CostFigures = field(default_factory=CostFigures)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     budget: int | None = None  # epochs the point was to train (train.epochs)
     val_error: float | None = None  # at the last epoch trained (None unless MEASURED)
@@ -112,6 +119,11 @@ class TrialRecord:
         return self.id, self.seed
 
     @property
+    def exempt(self) -> bool:
+        """Ran its whole budget whatever the scheduler said (`exempt_from_stopping`)."""
+        return exempt_from_stopping(self.name, self.calibration)
+
+    @property
     def measured(self) -> bool:
         """Holds a validation error measured at the end of its training (full or stopped)."""
         return self.status in MEASURED and self.val_error is not None
@@ -142,7 +154,7 @@ class TrialRecord:
             raise RecordError(f"missing {', '.join(missing)}")
         known = {f.name for f in dataclasses.fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
-        values["cost"] = Cost.of(values.get("cost") or {})
+        values["cost"] = CostFigures.of(values.get("cost") or {})
         return cls(**values)
 
 

@@ -33,7 +33,7 @@ def curves_from_records(records: Sequence[TrialRecord], costs: Sequence[str] = (
         errors = [e["val_error"] for e in record.epochs if e.get("val_error") is not None]
         if errors:
             curves.append(Curve((record.id, record.seed), errors, tuple(getattr(record.cost, c) for c in costs),
-                                exempt=record.name is not None))
+                                exempt=record.exempt))
     return curves
 
 

@@ -15,14 +15,15 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from gespace.grammar import anchor_label
+from gespace.grammar import anchor_label, describe
+from gespace.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 from search.calibration import TRUSTED, Calibration, calibrate, first_trusted_epoch
 from search.hypervolume import REFERENCE, History, history, replica_band, space_bounds
 from search.latency import OBJECTIVE as LATENCY_OBJECTIVE, latency_note
@@ -35,29 +36,6 @@ from search.store import CampaignStore
 
 TRIAL_COLUMNS = ("campaign", "point", "id", "phase", "seed", "status", "val_err_%", "test_err_%", "gmacs",
                  "params_m", "epochs")
-
-
-def describe(point: dict[str, Any]) -> str:
-    """The GE design in words, most telling first: 'dwconv global, SE r=16, stages 2,3,4'.
-
-    Gather (operator, extent), then what the excite does beyond the paper's
-    default (nearest resize, sigmoid, no subnet), then the placement, so a label
-    cut short keeps the gather.
-    """
-    stages = point.get("ge.placement.stages", ())
-    if not stages:
-        return "no GE"
-    gather = "dwconv" if point["ge.gather.op"] == "dwconv" else f"{point['ge.gather.pool']} pool"
-    extent = point["ge.gather.extent"]
-    parts = [f"{gather} {'global' if extent == 'global' else f'e={extent}'}"]
-    if point.get("ge.excite.interp") == "bilinear":
-        parts.append("bilinear")
-    if point.get("ge.excite.gate") == "hard_sigmoid":
-        parts.append("hard sigmoid")
-    if point.get("ge.excite.mlp") == "se":
-        parts.append(f"SE r={point['ge.excite.reduction']}")
-    parts.append("stages " + ",".join(str(s) for s in stages))
-    return ", ".join(parts)
 
 
 def _percent(value: float | None) -> str:
@@ -87,8 +65,7 @@ def _row(campaign: str, record: TrialRecord, label: Callable[[TrialRecord], str]
     return {"campaign": campaign, "point": label(record), "id": record.id, "phase": record.phase,
             "seed": "" if record.seed is None else str(record.seed), "status": record.status, "val_err_%": _percent(record.val_error),
             "test_err_%": _percent(record.test_error),
-            "gmacs": "" if cost.gmacs is None else f"{cost.gmacs:.4f}",
-            "params_m": "" if cost.params_m is None else f"{cost.params_m:.3f}",
+            **{name: OBJECTIVES[name].show(getattr(cost, name)) for name in ("gmacs", "params_m")},
             "epochs": f"{record.epochs_done}/{record.budget}" if record.budget else str(record.epochs_done)}
 
 
@@ -177,9 +154,8 @@ def _summary_row(campaign: str, summary: PointSummary, label: Callable[[PointSum
     return {"campaign": campaign, "point": label(summary), "id": summary.id, "seeds": seeds,
             "val_err_%": interval_text(summary.error), "p_front": _probability(summary.p_front),
             "test_err_%": interval_text(summary.test),
-            "gmacs": "" if summary.cost.gmacs is None else f"{summary.cost.gmacs:.4f}",
-            "params_m": "" if summary.cost.params_m is None else f"{summary.cost.params_m:.3f}",
-            "latency_ms": "" if summary.cost.latency_ms is None else f"{summary.cost.latency_ms:.2f}"}
+            **{name: OBJECTIVES[name].show(getattr(summary.cost, name))
+               for name in ("gmacs", "params_m", "latency_ms")}}
 
 
 def _probability(value: float | None) -> str:
@@ -298,7 +274,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
     return sections, by_phase
 
 
-def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = ("val_error", "gmacs"),
+def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = DEFAULT_OBJECTIVES,
                  out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Path]:
     """Print the report of one or more campaigns and write its files; returns their paths.
 
@@ -358,7 +334,7 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     paths["trials"].write_text(_csv([{**row, "reason": r.reason or ""} for row, (_, r) in zip(all_rows, tagged)],
                                     columns + ("reason",)))
     plot_fronts(plotted, [list(objectives)] + ([["val_error", "params_m"]]
-                                               if list(objectives) == ["val_error", "gmacs"] else []),
+                                               if tuple(objectives) == DEFAULT_OBJECTIVES else []),
                 paths["plot"])
     console.print("report: " + ", ".join(str(p) for p in dict.fromkeys(paths.values()) if p.exists()))
     return paths
@@ -513,11 +489,11 @@ def replica_rows(campaigns: list[tuple[str, list[TrialRecord]]]) -> list[dict[st
                      "id": pid, "seeds": ",".join(str(r.seed) for r in records),
                      "val_err_%": _mean_std([r.val_error for r in records]),
                      "test_err_%": _mean_std(tests) if tests else "",
-                     "params_m": f"{first.cost.params_m:.3f}", "gmacs": f"{first.cost.gmacs:.4f}"})
+                     **{name: OBJECTIVES[name].show(getattr(first.cost, name)) for name in ("params_m", "gmacs")}})
     return rows
 
 
-def write_replica_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = ("val_error", "gmacs"),
+def write_replica_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = DEFAULT_OBJECTIVES,
                          out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Path]:
     """Campaigns repeated with other seeds: a Table-5-style table (replicas.md, replicas.csv) and
     their hypervolume histories with the mean and its 95% interval (hypervolume-replicas.png)."""
@@ -539,10 +515,6 @@ def write_replica_report(directories: Sequence[str | Path], *, objectives: Seque
     plot_hypervolume(histories, plot, replica_band(usable) if usable else None)
     console.print(f"report: {out / 'replicas.md'}, {out / 'replicas.csv'}, {plot}")
     return {"markdown": out / "replicas.md", "csv": out / "replicas.csv", "hypervolume": plot}
-
-
-_AXIS = {"val_error": "validation error (%)", "gmacs": "GMACs", "params_m": "parameters (M)",
-         "latency_ms": "latency at batch 1 (ms, on the campaign's device)"}
 
 
 def plot_fronts(campaigns: list[tuple[str, list[PointSummary], str]], pairs: list[list[str]],
@@ -576,8 +548,8 @@ def plot_fronts(campaigns: list[tuple[str, list[PointSummary], str]], pairs: lis
                     axis.scatter([x], [y], marker="*", s=120, color=colour, edgecolor="black", zorder=3)
                     axis.annotate(anchor_label(summary.name), (x, y), textcoords="offset points",
                                   xytext=(4, 4), fontsize=8)
-        axis.set_xlabel(_AXIS[x_name])
-        axis.set_ylabel(_AXIS[y_name])
+        axis.set_xlabel(OBJECTIVES[x_name].label)
+        axis.set_ylabel(OBJECTIVES[y_name].label)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()

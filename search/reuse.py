@@ -16,9 +16,8 @@ from typing import Any
 import yaml
 
 from gespace.errors import UserError
-from gespace.grammar import anchor_label, load_space
+from gespace.grammar import anchor_label, describe, load_space
 from search.records import OK, PHASES, TrialRecord
-from search.report import describe
 from search.store import CampaignStore, StoreError
 
 

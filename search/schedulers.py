@@ -27,10 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
+import numpy as np
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from gespace.objectives import DEFAULT_OBJECTIVES
+from search.pareto import dominance
+from search.records import exempt_from_stopping
 from search.statistics import pooled_noise
 
 Unit = tuple[str, int]  # (point id, seed)
@@ -47,28 +51,24 @@ class AnchoredASHA(ASHAScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, result)
-        exempt = trial.config.get("name") or trial.config.get("calibration")
+        exempt = exempt_from_stopping(trial.config.get("name"), trial.config.get("calibration"))
         return TrialScheduler.CONTINUE if exempt else action
 
 
-def _dominates(a: Vector, b: Vector, tolerance: Sequence[float]) -> bool:
-    """a no worse than b in every objective and better in one, differences within tolerance not counting."""
-    no_worse = all(x <= y + t for x, y, t in zip(a, b, tolerance))
-    better = any(x < y - t for x, y, t in zip(a, b, tolerance))
-    return no_worse and better
-
-
-def nondominated_fronts(vectors: dict[Any, Vector], tolerance: Sequence[float]) -> list[list[Any]]:
-    """Non-dominated sorting: the first front, then the front of what is left, and so on."""
-    left = dict(vectors)
+def nondominated_fronts(vectors: dict[Any, Vector], objectives: Sequence[str],
+                        error_tolerance: float = 0.0) -> list[list[Any]]:
+    """Non-dominated sorting (`search.pareto.dominance`, errors within ``error_tolerance`` tying):
+    the first front, then the front of what is left, and so on."""
+    keys = list(vectors)
+    beats = dominance([vectors[k] for k in keys], objectives, error_tolerance)
+    left = np.ones(len(keys), dtype=bool)
     fronts = []
-    while left:
-        front = [k for k, v in left.items()
-                 if not any(_dominates(w, v, tolerance) for j, w in left.items() if j != k)]
-        front = front or list(left)  # a tolerance cycle: what is left ties
-        fronts.append(front)
-        for key in front:
-            del left[key]
+    while left.any():
+        dominated = (beats & left[:, None]).any(0)
+        front = left & ~dominated
+        front = front if front.any() else left  # a tolerance cycle: what is left ties
+        fronts.append([k for k, chosen in zip(keys, front) if chosen])
+        left &= ~front
     return fronts
 
 
@@ -88,10 +88,11 @@ def crowding_distances(vectors: dict[Any, Vector]) -> dict[Any, float]:
     return distance
 
 
-def promotion_order(vectors: dict[Any, Vector], tolerance: Sequence[float]) -> list[Any]:
+def promotion_order(vectors: dict[Any, Vector], objectives: Sequence[str], error_tolerance: float = 0.0
+                    ) -> list[Any]:
     """Best first: by front, then crowding distance (more spread first), then the key (determinism)."""
     order = []
-    for front in nondominated_fronts(vectors, tolerance):
+    for front in nondominated_fronts(vectors, objectives, error_tolerance):
         crowding = crowding_distances({k: vectors[k] for k in front})
         order += sorted(front, key=lambda k: (-crowding[k], str(k)))
     return order
@@ -109,8 +110,9 @@ class SuccessiveHalving:
     """The bookkeeping of multi-objective successive halving over (point, seed) units (no Tune)."""
 
     def __init__(self, *, max_t: int, grace: int = 1, eta: int = 3, synchronous: bool = True,
-                 min_results: int | None = None) -> None:
+                 min_results: int | None = None, objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> None:
         self.max_t, self.eta, self.synchronous = max_t, eta, synchronous
+        self.objectives = tuple(objectives)  # what a unit's result vector holds, in order
         self.min_results = min_results if min_results is not None else eta
         self.rungs = [Rung(grace * eta ** k) for k in range(64) if grace * eta ** k < max_t]
         self.units: set[Unit] = set()
@@ -191,9 +193,7 @@ class SuccessiveHalving:
         if self.synchronous or len(results) < self.min_results:
             if not self.complete(index):
                 return []
-        sigma = self.noise(rung)
-        width = len(next(iter(results.values())))
-        return promotion_order(results, (sigma,) + (0.0,) * (width - 1))[:math.ceil(len(results) / self.eta)]
+        return promotion_order(results, self.objectives, self.noise(rung))[:math.ceil(len(results) / self.eta)]
 
     @staticmethod
     def noise(rung: Rung) -> float:
@@ -220,21 +220,21 @@ class SuccessiveHalving:
 class MultiObjectiveSH(FIFOScheduler):
     """`SuccessiveHalving` as a Ray Tune scheduler (see the module docstring).
 
-    ``objectives``: val_error first, then cost names read from each result.
-    ``exempt(config)`` says which trials run their whole budget.
+    ``objectives``: val_error first, then cost names read from each result. Which trials run
+    their whole budget is `search.records.exempt_from_stopping`.
     """
 
-    def __init__(self, halving: SuccessiveHalving, objectives: Sequence[str],
-                 exempt: Callable[[dict], bool]) -> None:
+    def __init__(self, halving: SuccessiveHalving, objectives: Sequence[str]) -> None:
         super().__init__()
-        self.halving, self.objectives, self.exempt = halving, list(objectives), exempt
+        self.halving, self.objectives = halving, list(objectives)
 
     @staticmethod
     def unit(trial: Any) -> Unit:
         return trial.config["point_id"], trial.config["seed"]
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        self.halving.add(self.unit(trial), exempt=self.exempt(trial.config))
+        self.halving.add(self.unit(trial),
+                         exempt=exempt_from_stopping(trial.config.get("name"), trial.config.get("calibration")))
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if result.get("val_error") is None or result.get("epoch") is None:

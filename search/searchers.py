@@ -25,7 +25,7 @@ from ray.tune.search import Searcher
 from gespace.grammar import Point, Space, point_id
 from gespace.grammar.domains import Choice, FloatRange, IntRange
 from search import SEARCHERS
-from search.records import CONFIRM, DIVERGED, FAILED, MEASURED, REJECTED, SEARCH, STOPPED, Cost, TrialRecord
+from search.records import CONFIRM, DIVERGED, FAILED, MEASURED, REJECTED, SEARCH, STOPPED, CostFigures, TrialRecord
 from search.schedulers import SuccessiveHalving
 from search.store import CampaignStore
 
@@ -347,7 +347,7 @@ class CampaignSearcher(Searcher):
             cost = self.cost_fn(point)
             broken = self.space.constraint_violations(cost) if self.space.constraints else []
             if broken:
-                record = TrialRecord(id=pid, status=REJECTED, point=point, name=name, cost=Cost.of(cost),
+                record = TrialRecord(id=pid, status=REJECTED, point=point, name=name, cost=CostFigures.of(cost),
                                      reason="; ".join(broken), budget=point.get("train.epochs"),
                                      phase=self.plan.phase)
                 self.store.append(record)
@@ -355,7 +355,7 @@ class CampaignSearcher(Searcher):
                 self.rejected.add(pid)
                 self.source.tell(token, None, error=True)
                 continue
-            summary = Cost.of(cost).known()
+            summary = CostFigures.of(cost).known()
             self.points[pid] = (name, point, summary)
             if calibrating:
                 self.calibration_ids.add(pid)
@@ -373,7 +373,7 @@ class CampaignSearcher(Searcher):
         if status == "running":
             status = STOPPED  # ended by the scheduler
         self.finished[unit] = TrialRecord(
-            id=unit[0], status=status, point={}, seed=unit[1], cost=Cost.of(result), phase=self.plan.phase,
+            id=unit[0], status=status, point={}, seed=unit[1], cost=CostFigures.of(result), phase=self.plan.phase,
             val_error=result.get("val_error") if status in MEASURED else None,
             calibration=unit[0] in self.calibration_ids)
         pid = unit[0]

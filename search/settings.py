@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gespace.objectives import DEFAULT_OBJECTIVES
+
 
 @dataclass
 class CampaignSettings:
@@ -20,7 +22,7 @@ class CampaignSettings:
     num_samples: int
     searcher: str = "random"
     scheduler: str = "asha"
-    objectives: list[str] = field(default_factory=lambda: ["val_error", "gmacs"])
+    objectives: list[str] = field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     epochs: int | None = None
     subset: float | None = None
     cpus_per_trial: float = 1.0

@@ -30,7 +30,9 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from search.records import OK, Cost, TrialRecord
+from gespace.objectives import DEFAULT_OBJECTIVES
+from search.pareto import dominance
+from search.records import OK, CostFigures, TrialRecord
 
 CONFIDENCE = 0.95
 POWER = 0.8
@@ -116,7 +118,7 @@ class PointSummary:
     id: str
     name: str | None
     point: dict
-    cost: Cost
+    cost: CostFigures
     errors: dict[int, float]  # seed -> validation error
     tests: dict[int, float]  # seed -> test error (shown, never used to rank)
     error: Estimate
@@ -151,14 +153,7 @@ def summarise(records: Iterable[TrialRecord], noise: Noise) -> list[PointSummary
     return summaries
 
 
-def _non_dominated(values: np.ndarray) -> np.ndarray:
-    """values (draws, points, objectives) -> (draws, points): nothing dominates the point in that draw."""
-    no_worse = (values[:, :, None, :] <= values[:, None, :, :]).all(-1)  # [d, i, j]: i no worse than j
-    better = (values[:, :, None, :] < values[:, None, :, :]).any(-1)
-    return ~(no_worse & better).any(1)
-
-
-def p_front(summaries: Sequence[PointSummary], objectives: Sequence[str] = ("val_error", "gmacs"),
+def p_front(summaries: Sequence[PointSummary], objectives: Sequence[str] = DEFAULT_OBJECTIVES,
             draws: int = 4000, seed: int = 0) -> np.ndarray:
     """Each point's probability of being on the Pareto front, by resampling mean errors.
 
@@ -183,12 +178,12 @@ def p_front(summaries: Sequence[PointSummary], objectives: Sequence[str] = ("val
                 if summary.error.stderr:
                     noise = stats.t.rvs(summary.error.df, size=count, random_state=rng)
                     values[:, j, index] = summary.error.mean + summary.error.stderr * noise
-        probability += _non_dominated(values).sum(0)
+        probability += (~dominance(values, objectives).any(-2)).sum(0)  # nothing dominates it in that draw
         done += count
     return probability / draws
 
 
-def with_p_front(summaries: list[PointSummary], objectives: Sequence[str] = ("val_error", "gmacs"),
+def with_p_front(summaries: list[PointSummary], objectives: Sequence[str] = DEFAULT_OBJECTIVES,
                  draws: int = 4000, seed: int = 0) -> list[PointSummary]:
     for summary, probability in zip(summaries, p_front(summaries, objectives, draws, seed)):
         summary.p_front = float(probability)

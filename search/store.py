@@ -55,6 +55,12 @@ class CampaignStore:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
+        # The records read so far, and the file (inode) and byte they were read to: trials.jsonl
+        # only grows (a torn tail is cut, and then read again from the start), so each read
+        # parses only what was appended since, not the whole campaign at every refresh.
+        self._read: list[TrialRecord] = []
+        self._inode: int | None = None
+        self._offset = 0
 
     @property
     def trials_path(self) -> Path:
@@ -170,22 +176,38 @@ class CampaignStore:
         return list(self._iter_records())
 
     def _iter_records(self) -> Iterator[TrialRecord]:
-        if not self.trials_path.exists():
+        self._catch_up()
+        return iter(list(self._read))
+
+    def _catch_up(self) -> None:
+        """Read the complete records appended since the last read (all of them if the file was
+        replaced or cut); stop before a torn last line."""
+        try:
+            info = os.stat(self.trials_path)
+        except FileNotFoundError:
+            info = None
+        if info is None or info.st_ino != self._inode or info.st_size < self._offset:
+            self._read, self._offset = [], 0
+            self._inode = info.st_ino if info else None
+        if info is None or info.st_size == self._offset:
             return
         with open(self.trials_path, "rb") as handle:
-            # Read a line at a time within the limit: a hostile file's one huge line is refused unread.
-            for number, raw in enumerate(iter(lambda: handle.readline(MAX_FILE_BYTES + 1), b""), 1):
-                where = f"{self.trials_path}:{number}"
+            handle.seek(self._offset)
+            # A line at a time within the limit: a hostile file's one huge line is refused unread.
+            for raw in iter(lambda: handle.readline(MAX_FILE_BYTES + 1), b""):
+                where = f"{self.trials_path}:{len(self._read) + 1}"
                 if len(raw) > MAX_FILE_BYTES:
                     raise CorruptRecords(f"{where}: a line longer than {MAX_FILE_BYTES} bytes, not a trial record")
                 if not raw.endswith(b"\n"):
                     break  # torn write of a killed driver
                 try:
-                    yield TrialRecord.from_json(parse_json(decode(raw, where), where))
+                    record = TrialRecord.from_json(parse_json(decode(raw, where), where))
                 except InputError as err:
                     raise CorruptRecords(f"{err}; not a trial record") from None
                 except (RecordError, TypeError) as err:
                     raise CorruptRecords(f"{where}: not a trial record ({err})") from None
+                self._read.append(record)
+                self._offset += len(raw)
 
     def latest(self) -> list[TrialRecord]:
         """The latest record of each (point, seed), in the order first written: a trial continued

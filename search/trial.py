@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gespace.grammar import point_label
 from search.curves import CurveWriter, run_directory
-from search.progress import point_label
 from search.records import EPOCH_KEYS, OK
 
 # The trainer's name for each of a record's epoch figures.

@@ -164,7 +164,7 @@ def test_analyze_selectivity_and_prune_commands(checkpoints, tmp_path, capsys):
 
 def test_analyze_edf_command(tmp_path, capsys):
     from gespace.cli import main
-    from search.records import Cost, TrialRecord
+    from search.records import CostFigures, TrialRecord
     from search.store import CampaignStore
 
     spec = tmp_path / "spec.yaml"
@@ -173,7 +173,7 @@ def test_analyze_edf_command(tmp_path, capsys):
     store.create(str(spec), {"name": "c"})
     for i, (op, error) in enumerate([("pool", 0.10), ("pool", 0.20), ("pool", 0.30),
                                      ("dwconv", 0.05), ("dwconv", 0.15), ("dwconv", 0.25)]):
-        store.append(TrialRecord(id=str(i), status="ok", val_error=error, cost=Cost(gmacs=1.0 + i),
+        store.append(TrialRecord(id=str(i), status="ok", val_error=error, cost=CostFigures(gmacs=1.0 + i),
                                  point={"ge.gather.op": op}))
     assert main(["analyze", "edf", str(store.directory), "--by", "ge.gather.op", "--bootstrap", "50",
                  "--out", str(tmp_path)]) == 0

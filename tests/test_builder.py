@@ -16,7 +16,16 @@ ANCHORS = [(path.stem, name, point) for path in SPACES for name, point in load_s
 SMALL = {"resnet": 64, "shufflenet": 64}
 
 
-@pytest.mark.parametrize("space, name, point", ANCHORS, ids=[f"{s}:{n}" for s, n, _ in ANCHORS])
+# ResNet-101/152 take 1-26 s each to build, step and cost on a 2-core CPU: marked slow (still run).
+DEEP = {"resnet": 101}
+
+
+def _case(space: str, name: str, point: dict) -> object:
+    deep = point.get("backbone.depth", 0) >= DEEP.get(point["backbone.arch"], 1 << 30)
+    return pytest.param(space, name, point, id=f"{space}:{name}", marks=[pytest.mark.slow] if deep else [])
+
+
+@pytest.mark.parametrize("space, name, point", [_case(*anchor) for anchor in ANCHORS])
 def test_every_anchor_builds_runs_and_costs(space, name, point):
     point = {**point, "backbone.image_size": SMALL.get(point["backbone.arch"], point["backbone.image_size"])}
     torch.manual_seed(0)

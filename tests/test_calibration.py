@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 
 from search.calibration import calibrate, correlate, first_trusted_epoch
-from search.records import Cost, TrialRecord
+from search.records import CostFigures, TrialRecord
 
 
 def cohort(curves: dict[str, list[list[float]]]) -> list[TrialRecord]:
     """curves: point -> one learning curve per seed."""
-    return [TrialRecord(id=pid, seed=seed, status="ok", point={}, calibration=True, cost=Cost(gmacs=1.0),
+    return [TrialRecord(id=pid, seed=seed, status="ok", point={}, calibration=True, cost=CostFigures(gmacs=1.0),
                         val_error=curve[-1], epochs=[{"epoch": e + 1, "val_error": v} for e, v in enumerate(curve)])
             for pid, seeds in curves.items() for seed, curve in enumerate(seeds)]
 

@@ -232,7 +232,7 @@ def test_multi_objective_successive_halving_with_calibration(tmp_path):
     # (error at the rung, GMACs), errors within the cohort's seed noise there counting as equal.
     sigma = noise_by_epoch(cohort)[grace].sigma
     at_rung = {r.unit: (r.epochs[grace - 1]["val_error"], r.cost.gmacs) for r in searched}
-    assert went_on == set(promotion_order(at_rung, (sigma, 0.0))[:2])
+    assert went_on == set(promotion_order(at_rung, ("val_error", "gmacs"), sigma)[:2])
     assert all(r.status == "stopped" and r.epochs_done == grace for r in searched if r.unit not in went_on)
     # A promoted trial continued its checkpoint in a second Tune trial: one record with the whole history.
     assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] and r.status == "ok" for r in searched

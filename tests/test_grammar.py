@@ -375,3 +375,39 @@ def test_vocabulary_order_is_topological():
         if knob.active_when:
             assert Condition(knob.active_when).names <= seen, key
         seen.add(key)
+
+
+def test_one_canonical_point_type_from_the_space_to_the_record(monkeypatch):
+    """What the space makes (canonicalise, anchors, samples, the grid) is a frozen CanonicalPoint
+    whose id is computed once; it gives its architecture and training config, and round-trips
+    through JSON (the store) and pickle (Ray's trial configs)."""
+    import json
+    import pickle
+
+    from gespace.grammar import space as space_module
+    from gespace.grammar.point import CanonicalPoint
+    from gespace.train.config import train_config
+
+    space = load_space("spaces/fashion-demo.yaml")
+    point = space.canonicalise({"ge.gather.op": "dwconv", "train.lr": 0.2})
+    made = [point, space.anchor("ge-theta"), *dict(space.anchors()).values(), *space.sample(3, seed=1),
+            next(space.iter_samples(seed=2, method="sobol"))]
+    assert all(isinstance(p, CanonicalPoint) for p in made)
+    with pytest.raises(TypeError, match="frozen"):
+        point["train.lr"] = 0.1
+    with pytest.raises(TypeError, match="frozen"):
+        point.update({"train.lr": 0.1})
+    calls = []
+    real = space_module.digest
+    monkeypatch.setattr(space_module, "digest", lambda p: calls.append(1) or real(p))
+    fresh = space.canonicalise(dict(point))
+    assert fresh.id == point_id(dict(point)) and fresh.id == fresh.id and len(calls) == 2  # once, + the dict's
+    stored = json.loads(json.dumps(point))
+    assert isinstance(stored["ge.placement.stages"], list)
+    again = space.canonicalise(stored)
+    assert again == point and again.id == point.id and isinstance(again["ge.placement.stages"], tuple)
+    shipped = pickle.loads(pickle.dumps(point))
+    assert isinstance(shipped, CanonicalPoint) and shipped == point and shipped.id == point.id
+    assert point.train_config() == train_config(point) and point.train_config()["train.lr"] == 0.2
+    assert not any(key.startswith("train.") for key in point.architecture())
+    assert {**point.architecture(), **{k: v for k, v in point.items() if k.startswith("train.")}} == point

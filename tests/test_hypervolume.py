@@ -5,7 +5,7 @@ import pytest
 
 from gespace.grammar import load_space
 from search.hypervolume import history, normalised_hypervolume, space_bounds
-from search.records import Cost, TrialRecord
+from search.records import CostFigures, TrialRecord
 
 
 def test_normalised_hypervolume_by_hand():
@@ -28,7 +28,7 @@ def test_three_objectives_by_inclusion_exclusion():
 
 def test_history_follows_finished_trials_and_means_over_seeds():
     def run(pid, seed, error, gmacs, finished, status="ok"):
-        return TrialRecord(id=pid, seed=seed, status=status, point={}, cost=Cost(gmacs=gmacs),
+        return TrialRecord(id=pid, seed=seed, status=status, point={}, cost=CostFigures(gmacs=gmacs),
                            val_error=error, started_at=0.0, finished_at=finished)
 
     records = [run("a", 0, 0.5, 2.0, 10.0), run("b", 0, 0.4, 4.0, 30.0, status="stopped"),

@@ -23,7 +23,7 @@ from search.hypervolume import REFERENCE, space_bounds
 from search.latency import (FIGURES, LATENCY, LatencyCache, LatencyError, architecture, campaign_cost,
                             latency_note)
 from search.pareto import pareto_front
-from search.records import REJECTED, Cost, TrialRecord
+from search.records import REJECTED, CostFigures, TrialRecord
 from search.searchers import CampaignSearcher, ListSource, SeedPlan
 from search.report import write_report
 from search.settings import CampaignSettings
@@ -162,7 +162,7 @@ def test_constraint_message_and_unmeasured_latency_is_not_checked(tmp_path):
         ["12.35 ms at batch 1 > max_latency_ms 10"]
     assert space.constraint_violations({"gmacs": 0.1, "params_m": 2.0, "latency_ms": 9.0}) == \
         ["2 M params > max_params_m 1"]
-    assert space.constraint_violations(Cost(gmacs=0.1, params_m=0.5)) == []  # latency not measured yet
+    assert space.constraint_violations(CostFigures(gmacs=0.1, params_m=0.5)) == []  # latency not measured yet
 
 
 def searcher(space, tmp_path, cost_fn) -> tuple[CampaignSearcher, CampaignStore]:
@@ -206,7 +206,7 @@ def test_trial_config_carries_the_latency(tmp_path, timings, driver_threads):
     assert config["point_id"] == point_id(space.anchor("baseline")) and not store.records()
     assert config["cost"]["latency_ms"] > 0 and config["cost"]["latency_batch_ms"] > 0
     assert config["cost"]["gmacs"] > 0 and len(timings) == 1
-    assert Cost.of(config["cost"]).latency_ms == config["cost"]["latency_ms"]
+    assert CostFigures.of(config["cost"]).latency_ms == config["cost"]["latency_ms"]
 
 
 def test_campaign_without_latency_pays_nothing(tmp_path):
@@ -219,7 +219,7 @@ def test_campaign_without_latency_pays_nothing(tmp_path):
 
 
 def test_records_carry_latency_and_old_records_load():
-    record = TrialRecord(id="a", status="ok", point={}, cost=Cost(gmacs=0.1, params_m=0.2, latency_ms=2.5,
+    record = TrialRecord(id="a", status="ok", point={}, cost=CostFigures(gmacs=0.1, params_m=0.2, latency_ms=2.5,
                                                                    latency_batch_ms=40.0), val_error=0.2)
     assert record.objective("latency_ms") == 2.5 and record.objective("latency_batch_ms") == 40.0
     assert TrialRecord.from_json(json.loads(json.dumps(record.to_json()))) == record

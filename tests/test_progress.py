@@ -6,7 +6,7 @@ import io
 from rich.console import Console
 
 from search.progress import CampaignState, Running, plain_line, render
-from search.records import Cost, TrialRecord
+from search.records import CostFigures, TrialRecord
 
 LONG = {"ge.placement.stages": (2, 3, 4), "ge.gather.op": "dwconv", "ge.gather.extent": 4,
         "ge.excite.interp": "bilinear", "ge.excite.gate": "hard_sigmoid", "ge.excite.mlp": "se",
@@ -16,7 +16,7 @@ LONG = {"ge.placement.stages": (2, 3, 4), "ge.gather.op": "dwconv", "ge.gather.e
 def state() -> CampaignState:
     def done(pid, seed, error, name=None, finished=100.0):
         return TrialRecord(id=pid, status="ok", point={"ge.placement.stages": ()}, name=name, seed=seed,
-                           cost=Cost(gmacs=0.031), val_error=error, budget=3, train_time=50.0, setup_time=10.0,
+                           cost=CostFigures(gmacs=0.031), val_error=error, budget=3, train_time=50.0, setup_time=10.0,
                            finished_at=finished, epochs=[{"epoch": e, "val_error": error, "images_per_s": 400.0}
                                                         for e in (1, 2, 3)])
 

@@ -11,7 +11,7 @@ from gespace import build_model
 from gespace.cli import main
 from gespace.cli.train import resolve_point
 from gespace.grammar import load_space, point_id
-from search.records import Cost, TrialRecord
+from search.records import CostFigures, TrialRecord
 from search.store import CampaignStore
 
 DEMO = Path(__file__).parent.parent / "spaces" / "fashion-demo.yaml"
@@ -31,7 +31,7 @@ def campaign(tmp_path):
             (sampled, None, 1001, "confirm", 0.24)]
     for point, name, seed, phase, error in runs:
         store.append(TrialRecord(id=point_id(point), status="ok", point=point, name=name, seed=seed, phase=phase,
-                                 cost=Cost(gmacs=0.031), epochs=[{"epoch": 1, "val_error": error}],
+                                 cost=CostFigures(gmacs=0.031), epochs=[{"epoch": 1, "val_error": error}],
                                  val_error=error, test_error=error + 0.01))
     return store, space, theta, sampled
 

@@ -33,7 +33,7 @@ def test_anchors_are_never_stopped_but_set_the_bar():
 # --- multi-objective successive halving, by replay ------------------------------------------
 import random  # noqa: E402
 
-from search.records import Cost, TrialRecord  # noqa: E402
+from search.records import CostFigures, TrialRecord  # noqa: E402
 from search.replay import Curve, curves_from_records, replay  # noqa: E402
 from search.schedulers import (SuccessiveHalving, crowding_distances, nondominated_fronts,  # noqa: E402
                                promotion_order)
@@ -42,13 +42,13 @@ from search.store import CampaignStore  # noqa: E402
 
 def test_nondominated_sorting_and_crowding_by_hand():
     vectors = {"a": (0.10, 3.0), "b": (0.20, 1.0), "c": (0.15, 2.0), "d": (0.20, 3.0), "e": (0.30, 3.0)}
-    assert nondominated_fronts(vectors, (0.0, 0.0)) == [["a", "b", "c"], ["d"], ["e"]]
+    assert nondominated_fronts(vectors, ("val_error", "gmacs"), 0.0) == [["a", "b", "c"], ["d"], ["e"]]
     # c is inside the front: (0.20 - 0.10) / 0.10 + (3 - 1) / 2 = 2.0; the ends are infinite.
     assert crowding_distances({k: vectors[k] for k in "abc"}) == {"a": math.inf, "b": math.inf, "c": 2.0}
     # Within a noise tolerance of 0.06 pp-fractions, errors 0.05 apart count as equal: cheaper c
     # dominates a, cheaper b dominates c; errors 0.10 apart still count.
-    assert nondominated_fronts(vectors, (0.06, 0.0)) == [["b"], ["c"], ["a"], ["d"], ["e"]]
-    assert promotion_order(vectors, (0.0, 0.0)) == ["a", "b", "c", "d", "e"]
+    assert nondominated_fronts(vectors, ("val_error", "gmacs"), 0.06) == [["b"], ["c"], ["a"], ["d"], ["e"]]
+    assert promotion_order(vectors, ("val_error", "gmacs"), 0.0) == ["a", "b", "c", "d", "e"]
 
 
 def synthetic_curves(count: int, epochs: int, seed: int) -> list[Curve]:
@@ -69,7 +69,7 @@ def test_synchronous_promotions_do_not_depend_on_launch_order_or_timing(tmp_path
     store = CampaignStore(tmp_path)
     for curve in synthetic_curves(27, 9, seed=1):
         store.append(TrialRecord(id=curve.unit[0], seed=0, status="ok", point={}, name="a" if curve.exempt else None,
-                                 cost=Cost(gmacs=curve.costs[0]), val_error=curve.errors[-1],
+                                 cost=CostFigures(gmacs=curve.costs[0]), val_error=curve.errors[-1],
                                  epochs=[{"epoch": e + 1, "val_error": v} for e, v in enumerate(curve.errors)]))
     curves = curves_from_records(store.records())
     assert len(curves) == 27 and sum(c.exempt for c in curves) == 3
@@ -91,7 +91,7 @@ def test_synchronous_promotions_do_not_depend_on_launch_order_or_timing(tmp_path
     assert promoted_3 <= promoted_1 and finished == promoted_3 | anchors
     # The decision is the rung's best third by non-dominated sorting of (error at epoch 1, cost).
     at_rung_1 = {c.unit: (c.errors[0],) + c.costs for c in curves if not c.exempt}
-    assert promoted_1 == set(promotion_order(at_rung_1, (0.0, 0.0))[:8])
+    assert promoted_1 == set(promotion_order(at_rung_1, ("val_error", "gmacs"), 0.0)[:8])
 
 
 def test_asynchronous_mode_waits_for_min_results_and_revisits_early_arrivals():
@@ -111,5 +111,5 @@ def test_noise_tolerance_lets_a_cheaper_point_through():
     """Two points 0.4 pp apart in error at the rung, the worse one 3x cheaper: within a noise of 1 pp
     the cheaper one dominates; without noise both are on the first front."""
     vectors = {("fast", 0): (0.200, 0.01), ("slow", 0): (0.196, 0.03), ("bad", 0): (0.5, 0.05)}
-    assert promotion_order(vectors, (0.01, 0.0))[0] == ("fast", 0)
-    assert nondominated_fronts(vectors, (0.0, 0.0))[0] == [("fast", 0), ("slow", 0)]
+    assert promotion_order(vectors, ("val_error", "gmacs"), 0.01)[0] == ("fast", 0)
+    assert nondominated_fronts(vectors, ("val_error", "gmacs"), 0.0)[0] == [("fast", 0), ("slow", 0)]

@@ -12,14 +12,15 @@ from rich.console import Console
 
 from gespace.cli import main
 from search.pareto import dominates, pareto_front
-from search.records import Cost, RecordError, TrialRecord
-from search.report import campaign_sections, describe, labeller, write_report
+from search.records import CostFigures, RecordError, TrialRecord
+from gespace.grammar import describe
+from search.report import campaign_sections, labeller, write_report
 from search.store import CampaignStore, CorruptRecords
 
 
 def record(pid: str, val: float | None, gmacs: float, params: float, status: str = "ok",
            name: str | None = None, test: float | None = None) -> TrialRecord:
-    cost = Cost(macs=int(gmacs * 1e9), gmacs=gmacs, params=int(params * 1e6), params_m=params)
+    cost = CostFigures(macs=int(gmacs * 1e9), gmacs=gmacs, params=int(params * 1e6), params_m=params)
     return TrialRecord(id=pid, status=status, point={"ge.placement.stages": ()}, name=name, cost=cost,
                        epochs=[{"epoch": 1, "val_error": val}], val_error=val, test_error=test)
 
@@ -46,6 +47,27 @@ def test_dominance():
     assert dominates(RECORDS[1], b, ["val_error", "gmacs"])
     assert not dominates(a, b, ["val_error", "gmacs"]) and not dominates(b, a, ["val_error", "gmacs"])
     assert not dominates(a, a, ["val_error", "gmacs"])
+
+
+def test_one_dominance_rule_with_cost_tolerance_and_error_ties(monkeypatch):
+    """`dominance` is the rule of fronts, schedulers and p_front alike: costs within the registry's
+    relative tolerance count as equal, errors within the caller's tolerance."""
+    from gespace import objectives
+    from search.pareto import dominance
+    from search.schedulers import nondominated_fronts
+
+    pair = [[0.10, 1.000], [0.10, 1.002]]  # equal errors, 0.2% apart in GMACs
+    names = ("val_error", "gmacs")
+    assert dominance(pair, names).tolist() == [[False, True], [False, False]]
+    monkeypatch.setitem(objectives.OBJECTIVES, "gmacs",
+                        dataclasses.replace(objectives.OBJECTIVES["gmacs"], tolerance=0.01))
+    assert not dominance(pair, names).any()  # within 1%: equal cost, equal error
+    assert nondominated_fronts({"a": tuple(pair[0]), "b": tuple(pair[1])}, names) == [["a", "b"]]
+    close = [[0.100, 1.0], [0.105, 1.0]]
+    assert dominance(close, names).tolist() == [[False, True], [False, False]]
+    assert not dominance(close, names, error_tolerance=0.01).any()
+    # Batched over draws, as p_front uses it: [draw, i, j].
+    assert dominance([pair, close], names).shape == (2, 2, 2)
 
 
 def test_pareto_fronts_on_hand_made_records():
@@ -82,6 +104,25 @@ def test_store_appends_and_survives_a_torn_line(tmp_path):
     env = json.loads((store.directory / "environment.json").read_text())
     assert env["packages"]["torch"] and env["hardware"]["cpus"] == os.cpu_count()
     assert (store.directory / "spec.yaml").read_text() == "name: x\n"
+
+
+def test_reads_parse_only_what_was_appended(tmp_path, monkeypatch):
+    """The live view reads the store at every refresh: each read parses the records appended since
+    the last one, not the whole campaign; a file cut shorter (or replaced) is read again whole."""
+    store = CampaignStore(tmp_path / "campaign")
+    store.directory.mkdir()
+    parsed = []
+    real = TrialRecord.from_json
+    monkeypatch.setattr(TrialRecord, "from_json", lambda data: parsed.append(data["id"]) or real(data))
+    for r in RECORDS[:3]:
+        store.append(r)
+    assert ids(store.records()) == ["a", "b", "c"] and parsed == ["a", "b", "c"]
+    store.append(RECORDS[3])
+    assert ids(store.latest()) == ["a", "b", "c", "d"] and parsed == ["a", "b", "c", "d"]
+    assert ids(store.records()) == ["a", "b", "c", "d"] and len(parsed) == 4  # nothing new: nothing parsed
+    lines = store.trials_path.read_text().splitlines(keepends=True)
+    store.trials_path.write_text("".join(lines[:2]))
+    assert ids(store.records()) == ["a", "b"] and parsed[4:] == ["a", "b"]
 
 
 def test_report_files(tmp_path, capsys):
@@ -203,7 +244,7 @@ def test_schema_1_records_are_upgraded():
     record = TrialRecord.from_json(old)
     assert record.val_error is None and record.best_val_error == 0.4 and record.epochs_done == 2
     assert record.budget == 3 and record.schema == 2 and not record.measured
-    assert record.cost == Cost(gmacs=0.1, params_m=0.2)
+    assert record.cost == CostFigures(gmacs=0.1, params_m=0.2)
     ok = TrialRecord.from_json({**old, "status": "ok", "val_error": 0.3, "epochs": old["epochs"][:2]})
     assert ok.val_error == 0.3 and ok.measured and ok.objective("gmacs") == 0.1
     assert TrialRecord.from_json(record.to_json()) == record

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from search.records import Cost, TrialRecord
+from search.records import CostFigures, TrialRecord
 from search.statistics import (BETTER, UNRESOLVED, WORSE, Noise, campaign_noise, estimate, noise_by_epoch,
                                p_front, paired_difference, pooled_noise, resolvable_difference,
                                seeds_to_resolve, summarise)
@@ -16,7 +16,7 @@ def trial(pid: str, seed: int, error: float, gmacs: float = 1.0, status: str = "
     curve = epochs or [error]
     measured = status in ("ok", "stopped")
     return TrialRecord(id=pid, status=status, point={"ge.placement.stages": ()}, name=name, seed=seed,
-                       cost=Cost(gmacs=gmacs, params_m=gmacs), val_error=error if measured else None,
+                       cost=CostFigures(gmacs=gmacs, params_m=gmacs), val_error=error if measured else None,
                        test_error=error + 0.01 if status == "ok" else None,
                        epochs=[{"epoch": i + 1, "val_error": e} for i, e in enumerate(curve)])
 

@@ -165,6 +165,24 @@ def test_auto_precision_is_bf16_where_the_hardware_has_it(monkeypatch):
         device.resolve_precision("fp16", cpu)
 
 
+def test_a_checkpoint_resumes_and_scores_in_the_precision_it_trained_in(tmp_path, data, monkeypatch):
+    """Trained under 'auto' where that meant fp32, restored where 'auto' means bf16: still fp32,
+    for scoring (`restore`) and for training on (`resume`)."""
+    from gespace.train import device, restore
+
+    def stop(metrics):
+        raise StopTraining("after its first epoch")
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    first = run(data, tmp_path, point={"train.precision": "auto"}, callback=stop)
+    assert first.status == "stopped" and first.precision == "fp32"
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert setup_device("cpu", threads=THREADS).precision == "bf16"
+    assert restore(tmp_path / "checkpoint.pt", model=tiny_net(), data=data, device="cpu").setup.precision == "fp32"
+    resumed = run(data, tmp_path, point={"train.precision": "auto"}, resume=True)
+    assert resumed.status == "ok" and resumed.epochs_completed == 2 and resumed.precision == "fp32"
+
+
 def test_cpu_bf16_detection_reads_the_cpu_flags():
     from gespace.train.device import cpu_has_native_bf16
 
@@ -298,7 +316,7 @@ def test_evaluate_a_subset_run_with_its_normalisation(tmp_path, data):
 
 # --- failures ------------------------------------------------------------------------------
 def test_divergence_is_a_status_not_an_exception(tmp_path, data):
-    result = run(data, tmp_path, point={"train.lr": 1e6, "train.epochs": 3})
+    result = run(data, tmp_path, point={"train.lr": 1000.0, "train.epochs": 3})
     assert result.status == "diverged"
     assert result.reason.startswith("training loss became ")
     assert result.test_error is None and result.epochs_completed == 0

@@ -21,14 +21,13 @@ import networkx as nx
 from gespace.grammar.conditions import Condition
 from gespace.grammar.domains import Choice, Fixed, FloatRange, IntRange, check_value
 from gespace.grammar.errors import Problem, SpecError, did_you_mean
-from gespace.grammar.spec import BOUNDED, KnobDef, ParsedSpec, plain, read_spec
+from gespace.grammar.point import CanonicalPoint
+from gespace.grammar.spec import KnobDef, ParsedSpec, plain, read_spec
+from gespace.objectives import CONSTRAINTS, OBJECTIVES
 from gespace.vocab import (ARCH_STAGES, KNOBS, VALIDITY_KNOBS, knob_default, min_gather_depth,
                            point_problems)
 
 Point = dict[str, Any]
-
-ANCHOR_LABELS = {"baseline": "Baseline", "se": "SE", "ge-theta-minus": "GE-θ⁻",
-                 "ge-theta": "GE-θ", "ge-theta-plus": "GE-θ⁺"}
 
 _VOCAB_CONDITIONS = {key: Condition(k.active_when) if k.active_when else None
                      for key, k in KNOBS.items()}
@@ -42,14 +41,17 @@ class PointError(ValueError):
     """A point that is not in the space (or not a point at all)."""
 
 
-def anchor_label(name: str) -> str:
-    """Display name of an anchor: the paper's θ names for its anchors."""
-    return ANCHOR_LABELS.get(name, name)
-
-
 def point_id(point: Point) -> str:
-    """Short stable hash of the point's canonical form (key order and inactive knobs ignored)."""
-    canonical = VOCABULARY_SPACE.canonicalise(point)
+    """Short stable hash of the point's canonical form (key order and inactive knobs ignored): a
+    `CanonicalPoint`'s own id, computed once."""
+    if isinstance(point, CanonicalPoint):
+        return point.id
+    return digest(point)
+
+
+def digest(point: Point) -> str:
+    """The hash of ``point`` canonicalised against the vocabulary (inactive knobs at its defaults)."""
+    canonical = VOCABULARY_SPACE.canonical_values(point)
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -233,8 +235,11 @@ class Space:
             value = ARCH_STAGES[values["backbone.arch"]]
         return value
 
-    def resolve(self, choose: Callable[[str, KnobDef, Point], Any]) -> Point:
+    def resolve(self, choose: Callable[[str, KnobDef, Point], Any]) -> CanonicalPoint:
         """Walk the knobs in dependency order; ``choose`` picks the value of each active knob."""
+        return CanonicalPoint(self._resolve_values(choose))
+
+    def _resolve_values(self, choose: Callable[[str, KnobDef, Point], Any]) -> Point:
         values: Point = {}
         for key in self.order:
             vocab = _VOCAB_CONDITIONS[key]
@@ -246,8 +251,13 @@ class Space:
             values[key] = self.normalise(key, value, values)
         return values
 
-    def canonicalise(self, raw: Point, *, strict: bool = False) -> Point:
-        """The canonical point of ``raw``; ``strict`` also requires values in the space's domains."""
+    def canonicalise(self, raw: Point, *, strict: bool = False) -> CanonicalPoint:
+        """The canonical point of ``raw`` (a partial point, JSON's lists, another space's point);
+        ``strict`` also requires values in the space's domains. `PointError` if it is none."""
+        return CanonicalPoint(self.canonical_values(raw, strict=strict))
+
+    def canonical_values(self, raw: Point, *, strict: bool = False) -> Point:
+        """`canonicalise`'s values as a plain dict (what ids are computed from)."""
         unknown = [key for key in raw if key not in KNOBS]
         if unknown:
             key = unknown[0]
@@ -267,7 +277,7 @@ class Space:
                                  f"({knob.domain.describe()})")
             return checked[key]
 
-        return self.resolve(choose)
+        return self._resolve_values(choose)
 
     def point_id(self, raw: Point) -> str:
         return point_id(self.canonicalise(raw))
@@ -331,10 +341,10 @@ class Space:
         for walk in self._walk(set(self.order)):
             if point_problems(walk.values):
                 continue
-            pid = point_id(walk.values)
-            if pid not in seen:
-                seen.add(pid)
-                yield walk.values
+            point = CanonicalPoint(walk.values)
+            if point.id not in seen:
+                seen.add(point.id)
+                yield point
 
     def sample(self, n: int, seed: int = 0, method: str = "random", unique: bool = False) -> list[Point]:
         """``n`` buildable points: uniform over each active knob ('random') or Sobol ('sobol').
@@ -394,7 +404,7 @@ class Space:
         if name not in self._anchors:
             raise PointError(f"{self.name}: no anchor {name!r}{did_you_mean(name, self._anchors)}; "
                              f"anchors: {', '.join(self._anchors) or 'none'}")
-        return dict(self._anchors[name])
+        return self._anchors[name]
 
     def constraint_violations(self, cost: Any) -> list[str]:
         """Broken constraints for a cost with ``gmacs``, ``params_m`` and ``latency_ms`` (attributes or
@@ -403,10 +413,10 @@ class Space:
             return cost.get(name) if isinstance(cost, dict) else getattr(cost, name, None)
 
         broken = []
-        for constraint, (figure, unit) in BOUNDED.items():
-            value = get(figure)
-            if constraint in self.constraints and value is not None and value > self.constraints[constraint]:
-                broken.append(f"{value:.4g} {unit} > {constraint} {self.constraints[constraint]:g}")
+        for constraint in CONSTRAINTS.values():
+            value, bound = get(constraint.objective), self.constraints.get(constraint.name)
+            if bound is not None and value is not None and value > bound:
+                broken.append(f"{value:.4g} {OBJECTIVES[constraint.objective].unit} > {constraint.name} {bound:g}")
         return broken
 
 

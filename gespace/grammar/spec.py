@@ -24,22 +24,10 @@ from gespace.files import MAX_DEPTH, MAX_FILE_BYTES, InputError, read_text
 from gespace.grammar.conditions import Condition, ConditionSyntaxError
 from gespace.grammar.domains import Choice, Domain, Fixed, FloatRange, IntRange, check_value
 from gespace.grammar.errors import Problem, did_you_mean
+from gespace.objectives import CONSTRAINTS, OBJECTIVES
 from gespace.vocab import KNOBS, SECTIONS
 
 TOP_LEVEL = ("name", "description", "backbone", "ge", "train", "anchors", "constraints", "report")
-# report.reference: the point hypervolumes are measured from, so that campaigns on one space compare.
-REFERENCE = {"val_error": "validation error (a fraction) no point is worse than; default: chance level",
-             "gmacs": "GMACs no point costs more than; default: the space's largest cost",
-             "params_m": "millions of parameters no point exceeds; default: the space's largest",
-             "latency_ms": "milliseconds (batch 1) no point takes longer; default: the slowest point the "
-                           "campaign measured"}
-CONSTRAINTS = {"max_gflops": "largest GMACs (the paper's 'GFLOPs') a point may cost",
-               "max_params_m": "largest parameter count, in millions",
-               "max_latency_ms": "largest forward time at batch 1, in milliseconds, as a search campaign "
-                                 "measures it on its device"}
-# What each constraint bounds: the cost figure it reads, and the unit a violation is reported in.
-BOUNDED = {"max_gflops": ("gmacs", "GMACs"), "max_params_m": ("params_m", "M params"),
-           "max_latency_ms": ("latency_ms", "ms at batch 1")}
 DOMAIN_KEYS = ("choice", "int", "float", "value")
 DOMAIN_OPTIONS = ("step", "log", "when", "default", "doc")
 _PREFIXES = {key.rsplit(".", i)[0] for key in KNOBS for i in range(1, key.count(".") + 1)}
@@ -515,9 +503,9 @@ def _read_reference(reader: _Reader, node: Located | None) -> dict[str, float]:
         return {}
     reference = {}
     for key, value in child.value.items():
-        if key not in REFERENCE:
+        if key not in OBJECTIVES:  # the point hypervolumes are measured from, so that campaigns compare
             reader.problem(key_pos(value), f"report.reference.{key}",
-                           f"unknown objective{did_you_mean(key, REFERENCE)}; known: " + ", ".join(REFERENCE))
+                           f"unknown objective{did_you_mean(key, OBJECTIVES)}; known: " + ", ".join(OBJECTIVES))
         elif not isinstance(value.value, (int, float)) or isinstance(value.value, bool) or value.value <= 0:
             reader.problem(value, f"report.reference.{key}", "expected a positive number")
         else:

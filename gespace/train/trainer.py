@@ -12,6 +12,7 @@ else ends it as ``failed`` with the reason.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -164,6 +165,10 @@ class _Run:
                              f"not {self.spec_hash}")
         if ckpt.get("point") != to_primitive(self.point):
             raise ValueError(f"{self.ckpt_path} holds another point ({ckpt.get('point_id')})")
+        if ckpt.get("precision") and ckpt["precision"] != self.setup.precision:
+            # A run goes on in the precision it started in, on whatever device resumes it.
+            self.setup = dataclasses.replace(self.setup, precision=ckpt["precision"])
+            self.result.precision = self.setup.precision
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
@@ -390,8 +395,9 @@ def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, da
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     point = dict(ckpt.get("point") or {})
     config = dict(ckpt.get("config") or train_config(point))
-    # Scored in the precision it trained in (checkpoints older than the knob: fp32).
-    setup = setup_device(device, precision=config.get("train.precision", "fp32"))
+    # Scored in the precision it trained in: the checkpoint's, resolved when it trained ('auto'
+    # here would resolve for this device); checkpoints older than the knob trained in fp32.
+    setup = setup_device(device, precision=ckpt.get("precision") or config.get("train.precision", "fp32"))
     if model is None:
         if "backbone.arch" not in point:
             raise ValueError(f"{checkpoint} holds no point to build (a module was trained): "

@@ -1,0 +1,63 @@
+"""What a point can be ranked, bounded and measured from: one registry of objectives.
+
+Every objective is minimised. An objective's value comes from one of three
+sources: ``error``, measured by training (noisy: whether two errors tie is a
+statistical question, for the caller's statistics to decide); ``cost``, exact
+from the point (fvcore's count); ``latency``, timed on a campaign's device.
+``tolerance`` is the relative difference within which two costs count as
+equal in dominance (0: exact); the report's reference point, the spec's
+constraints, labels, units and formats are read from here, never restated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ERROR, COST, LATENCY = "error", "cost", "latency"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: its key in records, how it reads, where its value comes from."""
+
+    name: str
+    label: str  # an axis or column title
+    unit: str  # after a value in a message ("0.041 GMACs")
+    source: str  # ERROR, COST or LATENCY
+    format: str  # how a value prints in tables and CSV
+    reference: str  # what ``report: {reference: {NAME: ...}}`` means, and its default
+    tolerance: float = 0.0  # relative: two costs this close count as equal in dominance
+    direction: str = "min"
+
+    def show(self, value: float | None) -> str:
+        """``value`` in the objective's format; "" for an unknown value."""
+        return "" if value is None else format(value, self.format)
+
+
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
+    Objective("val_error", "validation error (%)", "", ERROR, ".4f",
+              "validation error (a fraction) no point is worse than; default: chance level"),
+    Objective("gmacs", "GMACs", "GMACs", COST, ".4f",
+              "GMACs no point costs more than; default: the space's largest cost"),
+    Objective("params_m", "parameters (M)", "M params", COST, ".3f",
+              "millions of parameters no point exceeds; default: the space's largest"),
+    Objective("latency_ms", "latency at batch 1 (ms, on the campaign's device)", "ms at batch 1", LATENCY, ".2f",
+              "milliseconds (batch 1) no point takes longer; default: the slowest point the campaign measured"),
+)}
+DEFAULT_OBJECTIVES = ("val_error", "gmacs")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A bound a spec's ``constraints:`` section puts on one objective."""
+
+    name: str
+    objective: str
+    doc: str
+
+
+CONSTRAINTS: dict[str, Constraint] = {c.name: c for c in (
+    Constraint("max_gflops", "gmacs", "largest GMACs (the paper's 'GFLOPs') a point may cost"),
+    Constraint("max_params_m", "params_m", "largest parameter count, in millions"),
+    Constraint("max_latency_ms", "latency_ms", "largest forward time at batch 1, in milliseconds, as a search "
+                                               "campaign measures it on its device"),
+)}
