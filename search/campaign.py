@@ -20,8 +20,8 @@ from gespace.grammar import load_space, point_id
 from search import SCHEDULERS, SEARCHERS
 from search.latency import campaign_cost
 from search.progress import CampaignState, Running, plain_line, render
-from search.records import (CONFIRM, FAILED, INTERRUPTED, MEASURED, OK, SEARCH, STOPPED, CostFigures,
-                            TrialRecord, best_error, unique_epochs)
+from search.contract import TrialSettings, TrialSpec, make_record
+from search.records import CONFIRM, FAILED, INTERRUPTED, OK, SEARCH
 from search.schedulers import SuccessiveHalving
 from search.settings import CampaignSettings
 from search.searchers import CampaignSearcher, SeedPlan, ListSource, make_source
@@ -39,42 +39,6 @@ class CampaignError(Exception):
 
 class CampaignHalted(Exception):
     """A failure of the machine stopped the campaign (one line: the cause, where, how to go on)."""
-
-
-def _record(trial: Any, history: list[dict[str, Any]], status: str | None = None,
-            reason: str | None = None, previous: TrialRecord | None = None) -> TrialRecord:
-    """The store record of a finished Tune trial; a continued (promoted) trial's record carries its
-    ``previous`` record's epochs and times."""
-    config, last = trial.config, trial.last_result or {}
-    status = status or last.get("status")
-    if status in (None, "running"):
-        status = STOPPED  # ended by the scheduler before its last epoch
-    # A finished trial reports its checkpoint's whole history; one the scheduler stopped, only
-    # the epochs Tune saw (a promoted one's earlier epochs are in its previous record).
-    epochs = unique_epochs(last.get("history") or history)
-    before = previous if config.get("continued") and previous else None
-    if before:
-        first = epochs[0]["epoch"] if epochs else before.epochs_done + 1
-        epochs = [e for e in before.epochs if e["epoch"] < first] + epochs
-
-    if last.get("train_time") is None:  # stopped by the scheduler: no final report, its epochs' times
-        new = epochs if not before else epochs[before.epochs_done:]
-        last = {**last, "train_time": sum(e.get("epoch_time") or 0.0 for e in new)}
-
-    def total(key: str, field: str) -> float | None:
-        now, then = last.get(key), getattr(before, field, None)
-        return now if then is None or now is None else now + then
-
-    return TrialRecord(
-        id=config["point_id"], status=status, point=config["point"], name=config.get("name"),
-        seed=config["seed"], phase=config["phase"], calibration=bool(config.get("calibration")),
-        cost=CostFigures.of(config["cost"]), epochs=epochs, budget=config["point"].get("train.epochs"),
-        val_error=last.get("val_error") if status in MEASURED else None,
-        best_val_error=best_error(epochs), test_error=last.get("test_error") if status == OK else None,
-        reason=reason or last.get("reason"), wall_time=total("time_total_s", "wall_time"),
-        train_time=total("train_time", "train_time"), setup_time=total("setup_time", "setup_time"),
-        started_at=before.started_at if before else last.get("started_at"), finished_at=last.get("finished_at"),
-        trial_id=trial.trial_id, order=before.order if before else config["order"], node=last.get("node"))
 
 
 # How Ray words a trial that its cluster could not start or lost with its node (in the trial's
@@ -148,9 +112,10 @@ class CampaignCallback(Callback):
         self.refresh(trials)
 
     def _append(self, trial: Any, status: str | None = None, reason: str | None = None) -> None:
-        unit = (trial.config["point_id"], trial.config["seed"])
-        previous = self.store.finished().get(unit) if trial.config.get("continued") else None
-        self.store.append(_record(trial, self.history.pop(trial.trial_id, []), status, reason, previous))
+        spec = TrialSpec.of(trial.config)
+        previous = self.store.finished().get(spec.unit) if spec.continued else None
+        self.store.append(make_record(spec, trial.last_result, self.history.pop(trial.trial_id, []), status=status,
+                                      reason=reason, previous=previous, trial_id=trial.trial_id))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.halted and (trial.last_result or {}).get("status") in (None, "running"):
@@ -163,7 +128,7 @@ class CampaignCallback(Callback):
         cause = _machine_cause(trial)
         if cause:
             self._append(trial, INTERRUPTED, cause)
-            self.halted = self.halted or f"{cause} (trial {trial.config['point_id']}-s{trial.config['seed']})"
+            self.halted = self.halted or f"{cause} (trial {_unit_name(TrialSpec.of(trial.config))})"
         else:
             self._append(trial, FAILED, _error_reason(trial))
         self.refresh(trials, finished=True)
@@ -203,8 +168,12 @@ class HaltOnMachineFailure(Stopper):
         return self.callback.halted is not None
 
 
+def _unit_name(spec: TrialSpec) -> str:
+    return f"{spec.id}-s{spec.seed}"
+
+
 def _trial_dirname(trial: Any) -> str:
-    return f"{trial.config['point_id']}-s{trial.config['seed']}-{trial.trial_id}"
+    return f"{_unit_name(TrialSpec.of(trial.config))}-{trial.trial_id}"
 
 
 RAY_LOG = "ray.log"  # what Ray and Tune say during a campaign: never on the user's terminal
@@ -372,8 +341,8 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
                 console: Console) -> None:
     """The campaign's phases: calibration cohort (for --grace auto), search, confirmation."""
     common = {"cost_fn": cost_fn, "overrides": settings.overrides(),
-              "trial_settings": {"campaign_dir": str(store.directory), "data_root": settings.data_root,
-                                 "device": settings.device, "cpus_per_trial": settings.cpus_per_trial}}
+              "trial_settings": TrialSettings(str(store.directory), settings.data_root, settings.device,
+                                              settings.cpus_per_trial)}
     plan = SeedPlan(SEARCH, settings.seed, settings.anchor_seeds, settings.seeds)
     calibration = _calibration_points(space, settings)
     if settings.grace == "auto" and calibration:  # the cohort first: it sets the grace period

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from gespace.grammar import point_label
 from gespace.objectives import DEFAULT_OBJECTIVES
+from search.contract import TrialSpec
 from search.pareto import pareto_front
 from search.records import OK, TrialRecord
 from search.statistics import campaign_noise, summarise
@@ -36,9 +37,9 @@ class Running:
 
     @classmethod
     def of(cls, trial: Any) -> Running:
-        config, last = trial.config, trial.last_result or {}
-        return cls(point_label(config.get("name"), config["point"]), config["seed"], int(last.get("epoch") or 0),
-                   int(config["point"].get("train.epochs") or 0), last.get("val_error"), last.get("images_per_s"))
+        spec, last = TrialSpec.of(trial.config), trial.last_result or {}
+        return cls(point_label(spec.name, spec.point), spec.seed, int(last.get("epoch") or 0),
+                   int(spec.point.get("train.epochs") or 0), last.get("val_error"), last.get("images_per_s"))
 
 
 @dataclass

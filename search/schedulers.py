@@ -34,7 +34,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from gespace.objectives import DEFAULT_OBJECTIVES
 from search.pareto import dominance
-from search.records import exempt_from_stopping
+from search.contract import TrialSpec
 from search.statistics import pooled_noise
 
 Unit = tuple[str, int]  # (point id, seed)
@@ -51,8 +51,7 @@ class AnchoredASHA(ASHAScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, result)
-        exempt = exempt_from_stopping(trial.config.get("name"), trial.config.get("calibration"))
-        return TrialScheduler.CONTINUE if exempt else action
+        return TrialScheduler.CONTINUE if TrialSpec.of(trial.config).exempt else action
 
 
 def nondominated_fronts(vectors: dict[Any, Vector], objectives: Sequence[str],
@@ -230,11 +229,10 @@ class MultiObjectiveSH(FIFOScheduler):
 
     @staticmethod
     def unit(trial: Any) -> Unit:
-        return trial.config["point_id"], trial.config["seed"]
+        return TrialSpec.of(trial.config).unit
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        self.halving.add(self.unit(trial),
-                         exempt=exempt_from_stopping(trial.config.get("name"), trial.config.get("calibration")))
+        self.halving.add(self.unit(trial), exempt=TrialSpec.of(trial.config).exempt)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if result.get("val_error") is None or result.get("epoch") is None:

@@ -25,7 +25,8 @@ from ray.tune.search import Searcher
 from gespace.grammar import Point, Space, point_id
 from gespace.grammar.domains import Choice, FloatRange, IntRange
 from search import SEARCHERS
-from search.records import CONFIRM, DIVERGED, FAILED, MEASURED, REJECTED, SEARCH, STOPPED, CostFigures, TrialRecord
+from search.contract import TrialSettings, TrialSpec, end_status, make_record
+from search.records import CONFIRM, DIVERGED, REJECTED, SEARCH, CostFigures, TrialRecord
 from search.schedulers import SuccessiveHalving
 from search.store import CampaignStore
 
@@ -225,7 +226,7 @@ class CampaignSearcher(Searcher):
     """
 
     def __init__(self, space: Space, store: CampaignStore, *, source: Any, plan: SeedPlan, points: int,
-                 cost_fn: Callable[[Point], Any], trial_settings: dict[str, Any],
+                 cost_fn: Callable[[Point], Any], trial_settings: TrialSettings,
                  overrides: dict[str, Any] | None = None, halving: SuccessiveHalving | None = None,
                  rungs: int = 0, calibration: list[tuple[str | None, Point]] | None = None) -> None:
         super().__init__(metric=None, mode=None)  # the campaign keeps its own objectives
@@ -241,8 +242,8 @@ class CampaignSearcher(Searcher):
         self.overrides = overrides or {}
         self.finished: dict[tuple[str, int | None], TrialRecord] = store.finished()
         self.running: dict[tuple[str, int], str] = {}  # (point id, seed) -> Tune trial id
-        self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (point id, seed)
-        self.queue: deque[dict[str, Any]] = deque()
+        self.trials: dict[str, TrialSpec] = {}  # Tune trial id -> what it trains
+        self.queue: deque[TrialSpec] = deque()
         self.tokens: dict[str, str | None] = {}  # point id -> its source token, until all seeds end
         self.suggested = sum(1 for r in self.finished.values() if r.trial_id)
         self.rejected = {r.id for r in self.finished.values() if r.status == REJECTED}
@@ -278,14 +279,14 @@ class CampaignSearcher(Searcher):
     def _enqueue(self, pid: str, name: str | None, point: Point, cost: dict[str, Any],
                  token: str | None) -> bool:
         """Queue the seeds of a point that are neither done nor under way; False if none."""
-        queued = {(c["point_id"], c["seed"]) for c in self.queue}
+        queued = {spec.unit for spec in self.queue}
         calibration = pid in self.calibration_ids
         seeds = self.plan.seeds(anchor=name is not None, at_least=2 if calibration else 1)
         seeds = [s for s in seeds
                  if (pid, s) not in self.finished and (pid, s) not in self.running and (pid, s) not in queued]
         for seed in seeds:
-            self.queue.append({"point": point, "point_id": pid, "name": name, "cost": cost, "seed": seed,
-                               "phase": self.plan.phase, "calibration": calibration, **self.trial_settings})
+            self.queue.append(TrialSpec(point, seed, self.plan.phase, self.trial_settings, name=name, cost=cost,
+                                        calibration=calibration))
         if seeds:
             self.tokens[pid] = token
         return bool(seeds)
@@ -303,9 +304,8 @@ class CampaignSearcher(Searcher):
         """Queue a promoted (point, seed) first: its trial resumes the trainer's checkpoint."""
         del self.finished[unit]
         name, point, cost = self.points[unit[0]]
-        self.queue.appendleft({"point": point, "point_id": unit[0], "name": name, "cost": cost,
-                               "seed": unit[1], "phase": self.plan.phase, "continued": True,
-                               "calibration": unit[0] in self.calibration_ids, **self.trial_settings})
+        self.queue.appendleft(TrialSpec(point, unit[1], self.plan.phase, self.trial_settings, name=name, cost=cost,
+                                        calibration=unit[0] in self.calibration_ids, continued=True))
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         for _ in range(_MAX_DRAWS):
@@ -315,12 +315,11 @@ class CampaignSearcher(Searcher):
                 for unit in reversed(self.halving.promotions()):
                     self._continue(unit)
             if self.queue:
-                config = self.queue.popleft()
-                unit = (config["point_id"], config["seed"])
-                self.running[unit] = trial_id
-                self.trials[trial_id] = unit
+                spec = self.queue.popleft()
+                self.running[spec.unit] = trial_id
+                self.trials[trial_id] = spec
                 self.suggested += 1
-                return {**config, "order": self.suggested}
+                return spec.config(order=self.suggested)
             if len(self.points) >= self.budget:
                 # Promotions may still come from trials under way (successive halving).
                 return None if self.halving is not None and self.running else Searcher.FINISHED
@@ -364,19 +363,12 @@ class CampaignSearcher(Searcher):
         return None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        unit = self.trials.pop(trial_id, None)
-        if unit is None:
+        spec = self.trials.pop(trial_id, None)
+        if spec is None:
             return
-        self.running.pop(unit, None)
-        result = result or {}
-        status = FAILED if error else result.get("status", STOPPED)
-        if status == "running":
-            status = STOPPED  # ended by the scheduler
-        self.finished[unit] = TrialRecord(
-            id=unit[0], status=status, point={}, seed=unit[1], cost=CostFigures.of(result), phase=self.plan.phase,
-            val_error=result.get("val_error") if status in MEASURED else None,
-            calibration=unit[0] in self.calibration_ids)
-        pid = unit[0]
-        under_way = any(p == pid for p, _ in self.running) or any(c["point_id"] == pid for c in self.queue)
+        self.running.pop(spec.unit, None)
+        self.finished[spec.unit] = make_record(spec, result, status=end_status(result, error), trial_id=trial_id)
+        pid = spec.id
+        under_way = any(p == pid for p, _ in self.running) or any(queued.id == pid for queued in self.queue)
         if not under_way and pid in self.tokens:
             self.source.tell(self.tokens.pop(pid), self._results(pid), error=error)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gespace.grammar import point_label
+from search.contract import TrialSpec
 from search.curves import CurveWriter, run_directory
 from search.records import EPOCH_KEYS, OK
 
@@ -24,7 +25,7 @@ def trial_threads(cpus_per_trial: float) -> int:
 
 
 def run_trial(config: dict[str, Any]) -> None:
-    """Tune function trainable. ``config`` comes from `CampaignSearcher.suggest`."""
+    """Tune function trainable. ``config`` carries the `TrialSpec` `CampaignSearcher.suggest` made."""
     started, started_at = time.perf_counter(), time.time()
     import ray
     from ray import tune
@@ -32,14 +33,16 @@ def run_trial(config: dict[str, Any]) -> None:
     from gespace.builder import build_model
     from gespace.train import train
 
-    point, pid = config["point"], config["point_id"]
-    # Costed by the searcher; the node says which machine of a cluster trained it.
-    fixed = {"point_id": pid, **config["cost"], "node": ray.get_runtime_context().get_node_id()}
-    model = build_model(point, seed=config["seed"])
+    spec = TrialSpec.of(config)
+    point, pid, settings = spec.point, spec.id, spec.settings
+    # Costed by the searcher (schedulers rank on the costs each result carries); the node says which
+    # machine of a cluster trained it.
+    fixed = {"point_id": pid, **(spec.cost or {}), "node": ray.get_runtime_context().get_node_id()}
+    model = build_model(point, seed=spec.seed)
     epochs = point["train.epochs"]
     last: dict[str, Any] = {}
-    curves = CurveWriter(run_directory(config["campaign_dir"], config.get("name"), pid, config["seed"]),
-                         point_label(config.get("name"), point))
+    curves = CurveWriter(run_directory(settings.campaign_dir, spec.name, pid, spec.seed),
+                         point_label(spec.name, point))
 
     def on_epoch(metrics: dict[str, Any]) -> None:
         # The final epoch is reported after training, together with the test error.
@@ -50,12 +53,11 @@ def run_trial(config: dict[str, Any]) -> None:
             tune.report({**fixed, **last, "status": "running"})
 
     setup_time = time.perf_counter() - started
-    result = train(model, point=point, data_root=config["data_root"],
-                   device=config["device"], seed=config["seed"],
-                   out_dir=str(Path(config["campaign_dir"]) / "trials" / pid / f"s{config['seed']}"),
+    result = train(model, point=point, data_root=settings.data_root, device=settings.device, seed=spec.seed,
+                   out_dir=str(Path(settings.campaign_dir) / "trials" / pid / f"s{spec.seed}"),
                    # A promoted trial (or one a killed campaign left half-way) continues its checkpoint.
                    resume=True, callback=on_epoch, progress=False,
-                   threads=trial_threads(config["cpus_per_trial"]))
+                   threads=trial_threads(settings.cpus_per_trial))
     # Every epoch the checkpoint holds, including those trained before a killed driver's restart
     # (Tune saw them in a run that is gone) or all of them, if the checkpoint was already complete.
     history = [epoch_metrics(h) for h in result.history]

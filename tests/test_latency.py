@@ -22,6 +22,7 @@ from search.cli import _objectives
 from search.hypervolume import REFERENCE, space_bounds
 from search.latency import (FIGURES, LATENCY, LatencyCache, LatencyError, architecture, campaign_cost,
                             latency_note)
+from search.contract import TrialSettings, TrialSpec
 from search.pareto import pareto_front
 from search.records import REJECTED, CostFigures, TrialRecord
 from search.searchers import CampaignSearcher, ListSource, SeedPlan
@@ -170,7 +171,7 @@ def searcher(space, tmp_path, cost_fn) -> tuple[CampaignSearcher, CampaignStore]
     store.directory.mkdir()
     point = space.anchor("baseline")
     return CampaignSearcher(space, store, source=ListSource([("baseline", point)]), plan=SeedPlan(), points=1,
-                            cost_fn=cost_fn, trial_settings={}), store
+                            cost_fn=cost_fn, trial_settings=TrialSettings(str(store.directory))), store
 
 
 def test_max_latency_ms_rejects_before_training(tmp_path, timings, driver_threads):
@@ -202,11 +203,11 @@ def test_trial_config_carries_the_latency(tmp_path, timings, driver_threads):
     space = load_space(write(tmp_path, SPEC + "constraints:\n  max_latency_ms: 100000\n"))
     search, store = searcher(space, tmp_path, campaign_cost(space, ["val_error", "latency_ms"],
                                                             tmp_path / "campaign", "cpu", 1))
-    config = search.suggest("t1")
-    assert config["point_id"] == point_id(space.anchor("baseline")) and not store.records()
-    assert config["cost"]["latency_ms"] > 0 and config["cost"]["latency_batch_ms"] > 0
-    assert config["cost"]["gmacs"] > 0 and len(timings) == 1
-    assert CostFigures.of(config["cost"]).latency_ms == config["cost"]["latency_ms"]
+    spec = TrialSpec.of(search.suggest("t1"))
+    assert spec.id == point_id(space.anchor("baseline")) and not store.records()
+    assert spec.cost["latency_ms"] > 0 and spec.cost["latency_batch_ms"] > 0
+    assert spec.cost["gmacs"] > 0 and len(timings) == 1
+    assert CostFigures.of(spec.cost).latency_ms == spec.cost["latency_ms"]
 
 
 def test_campaign_without_latency_pays_nothing(tmp_path):

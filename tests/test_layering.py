@@ -35,4 +35,4 @@ def test_a_trial_imports_no_report():
             "('search', 'matplotlib', 'optuna'))))")
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                                        check=True).stdout)
-    assert loaded == ["search", "search.curves", "search.records", "search.trial"]
+    assert loaded == ["search", "search.contract", "search.curves", "search.records", "search.trial"]

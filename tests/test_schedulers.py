@@ -2,24 +2,30 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ray.tune.schedulers import TrialScheduler
 
+from gespace.grammar.point import CanonicalPoint
+from search.contract import TrialSettings, TrialSpec
 from search.schedulers import AnchoredASHA
 
 
 @dataclass
 class FakeTrial:
     trial_id: str
-    config: dict = field(default_factory=dict)
+    name: str | None = None  # an anchor's
+
+    @property
+    def config(self) -> dict:
+        point = CanonicalPoint({}, point_id=self.trial_id)
+        return TrialSpec(point, 0, "search", TrialSettings("."), name=self.name).config()
 
 
 def test_anchors_are_never_stopped_but_set_the_bar():
     scheduler = AnchoredASHA(time_attr="epoch", metric="val_error", mode="min", max_t=9, grace_period=1,
                              reduction_factor=3)
-    trials = [FakeTrial("a", {"name": "baseline"}), FakeTrial("b"), FakeTrial("c"), FakeTrial("d"),
-              FakeTrial("e", {"name": "se"})]
+    trials = [FakeTrial("a", "baseline"), FakeTrial("b"), FakeTrial("c"), FakeTrial("d"), FakeTrial("e", "se")]
     for trial in trials:
         scheduler.on_trial_add(None, trial)
     decisions = {t.trial_id: scheduler.on_trial_result(None, t, {"epoch": 1, "val_error": error})
