@@ -480,4 +480,4 @@ def _confirmation_points(store: CampaignStore, space: Any, settings: CampaignSet
                    for name, point in space.anchors() if trained[name] < settings.confirm_seeds]
         chosen = anchors + [(None, s.point) for s in candidates]
         store.save_confirmation(chosen)
-    return chosen
+    return [(name, space.canonicalise(point)) for name, point in chosen]  # the points JSON stored

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from gespace.cli import UserError
 from search.records import FAILED, OK, REJECTED, SEARCH, TrialRecord
-from search.report import load_campaigns
+from search.sections import load_campaigns
 from search.store import StoreError
 
 

@@ -329,9 +329,11 @@ class CampaignSearcher(Searcher):
                 self.budget = len(self.points)
                 continue
             name, point, token = candidate
-            # Campaign-wide training knobs (--epochs, --subset, --data) are part of the point.
-            point = self.space.canonicalise({**point, **self.overrides})
-            pid = point_id(point)
+            # Campaign-wide training knobs (--epochs, --subset, --data) are part of the point: the
+            # space makes the campaign's point (a source's is canonical already).
+            if self.overrides:
+                point = self.space.canonicalise({**point, **self.overrides})
+            pid = point.id
             if pid in self.rejected:
                 self.source.tell(token, None, error=True)
                 continue

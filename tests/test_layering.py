@@ -36,3 +36,11 @@ def test_a_trial_imports_no_report():
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                                        check=True).stdout)
     assert loaded == ["search", "search.contract", "search.curves", "search.records", "search.trial"]
+
+
+def test_search_is_this_projects_campaign_layer():
+    """`search` installs as a top-level package (see the README's Layout): an installed
+    distribution with a module of that name would shadow it; this says so at once."""
+    import search
+
+    assert Path(search.__file__).resolve().parent == ROOT / "search"

@@ -14,7 +14,9 @@ from gespace.cli import main
 from search.pareto import dominates, pareto_front
 from search.records import CostFigures, RecordError, TrialRecord
 from gespace.grammar import describe
-from search.report import campaign_sections, labeller, write_report
+from search.render import print_section
+from search.report import write_report
+from search.sections import campaign_sections, labeller
 from search.store import CampaignStore, CorruptRecords
 
 
@@ -341,7 +343,7 @@ def test_report_tables_fit_80_columns_with_labels_not_ids(tmp_path):
         out = io.StringIO()
         console = Console(file=out, width=width, force_terminal=False, color_system=None)
         for section in sections:
-            section.print(console)
+            print_section(section, console)
         return out.getvalue()
 
     text = printed(80)

@@ -20,12 +20,11 @@ from itertools import combinations
 
 from gespace.grammar import anchor_label
 from search.records import CONFIRM, SEARCH, phase_records
-from search.report import interval_text, labeller
+from search.sections import interval_text, labeller
 from search.statistics import (BETTER, WORSE, PointSummary, campaign_noise, paired_difference, pooled_noise,
                                resolvable_difference, summarise, with_p_front)
 from search.store import CampaignStore
 
-OBJECTIVES = ("val_error", "gmacs")  # the campaign's
 # Table 5, ResNet-110: CIFAR-10 / CIFAR-100 test error (%), best first.
 PAPER = {"ge-theta-plus": (4.93, 23.36), "se": (5.21, 23.85), "ge-theta": (5.57, 24.29),
          "ge-theta-minus": (6.01, 26.58), "baseline": (6.37, 26.88)}
@@ -48,7 +47,8 @@ def _agreement(verdict: str, mean: float) -> str:
 
 
 def main() -> None:
-    everything = CampaignStore(sys.argv[1]).latest()
+    store = CampaignStore(sys.argv[1])
+    everything, objectives = store.latest(), store.settings()["objectives"]
     # The confirmed table (the anchors' full-budget runs with it), else the search's.
     records = phase_records(everything, CONFIRM) or phase_records(everything, SEARCH)
     noise = campaign_noise(records)
@@ -61,7 +61,7 @@ def main() -> None:
           "| params (M) |")
     print("|---|---|---|---|---|---|---|---|")
     label = labeller(records)
-    for summary in sorted(with_p_front(summarise(records, noise), OBJECTIVES), key=lambda s: s.error.mean):
+    for summary in sorted(with_p_front(summarise(records, noise), objectives), key=lambda s: s.error.mean):
         low, high = summary.test.interval() or (float("nan"), float("nan"))
         print(f"| {label(summary)} | {len(summary.errors)} | {interval_text(summary.error)} | {interval_text(summary.test)} "
               f"| {100 * (1 - summary.test.mean):.2f} [{100 * (1 - high):.2f}, {100 * (1 - low):.2f}] "
