@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from search.records import CostFigures, TrialRecord
@@ -105,3 +106,18 @@ def test_power_by_hand():
     assert resolvable_difference(noise, 8) == pytest.approx(factor * 0.01 / 2, rel=1e-5)
     assert seeds_to_resolve(noise, 0.005) == math.ceil(2 * (factor * 0.01 / 0.005) ** 2) == 63
     assert resolvable_difference(Noise(None), 2) is None and seeds_to_resolve(Noise(None), 0.01) is None
+
+
+def test_the_fast_front_is_the_dominance_rules_front():
+    """`non_dominated` (an error and a cost, sorted: O(n log n)) names exactly the items nothing
+    dominates under `dominance`, ties in cost or error included, whatever the objectives' order."""
+    from search.pareto import dominance, non_dominated
+
+    rng = np.random.default_rng(1)
+    for case in range(300):
+        n, draws = int(rng.integers(1, 40)), int(rng.integers(1, 5))
+        costs = rng.choice([0.1, 0.2, 0.3], size=n) if case % 2 else rng.random(n)
+        errors = rng.choice([0.1, 0.15, 0.2], size=(draws, n)) if case % 3 == 0 else rng.random((draws, n))
+        values = np.stack([errors, np.broadcast_to(costs, (draws, n))], -1)
+        for names, ordered in ((("val_error", "gmacs"), values), (("gmacs", "val_error"), values[..., ::-1])):
+            assert (non_dominated(ordered, names) == ~dominance(ordered, names).any(-2)).all(), case
