@@ -63,6 +63,12 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _headline(error: BaseException) -> str:
+    """The first line of a Ray error's message: its summary (the last lines are details)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def _error_text(trial: Any) -> str:
     """A failed trial's traceback, as Tune wrote it ("" if there is none)."""
     try:
@@ -237,7 +243,7 @@ def connect_ray(address: str | None, cpus: float | None = None) -> bool:
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError) as error:
-            raise CampaignError(f"cannot join the Ray cluster at {address}: {_one_line(str(error))}") from None
+            raise CampaignError(f"cannot join the Ray cluster at {address}: {_headline(error)}") from None
         return False
     # address="local" never joins a cluster named in a stale Ray address file.
     ray.init(address="local", num_cpus=int(cpus) if cpus else None, include_dashboard=False,
@@ -250,18 +256,27 @@ def _follow_cluster_authentication(address: str) -> None:
     without a token where it wants one. (A driver that holds a token the cluster does not use
     joins it, yet none of its trials ever starts; one without the token the cluster wants is
     refused after 20 s of retries.)"""
+    from ray._private.services import canonicalize_bootstrap_address
     from ray._raylet import Config, GcsClient
     from ray.exceptions import AuthenticationError
 
+    if address.startswith("ray://"):  # Ray Client: no GCS to ask; Ray's own default applies
+        return
+    try:  # 'auto': the cluster `ray start` recorded on this machine
+        gcs = canonicalize_bootstrap_address(address) if address == "auto" else address
+    except Exception as error:
+        raise CampaignError(f"cannot find the Ray cluster at {address}: {_headline(error)}") from None
+    if gcs is None:
+        raise CampaignError(f"no Ray cluster found for --address {address} (start one with `ray start --head`)")
     os.environ["RAY_AUTH_MODE"] = "disabled"
     Config.initialize("")  # Ray caches the mode in its config: read it again
     try:
-        GcsClient(address=address).cluster_id
+        GcsClient(address=gcs).cluster_id
     except AuthenticationError:
         os.environ["RAY_AUTH_MODE"] = "token"
         Config.initialize("")
     except Exception as error:  # nothing answers there
-        raise CampaignError(f"cannot reach the Ray cluster at {address}: {_one_line(str(error))}") from None
+        raise CampaignError(f"cannot reach the Ray cluster at {address}: {_headline(error)}") from None
 
 
 def run_campaign(settings: CampaignSettings, *, resume: bool = False, address: str | None = None,
