@@ -58,8 +58,9 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="seeds each anchor trains under (default %(default)s: every campaign measures "
                              "its noise)")
     parser.add_argument("--confirm", type=_count, default=default("confirm"), metavar="N",
-                        help="after the search, train the N points most likely on the front and the anchors "
-                             "under fresh seeds at the full budget; the report's 'Confirmed' table")
+                        help="after the search, train the N points most likely on the front under fresh seeds at "
+                             "the full budget, beside the anchors' full-budget runs (anchors with fewer runs than "
+                             "--confirm-seeds train again); the report's 'Confirmed' table")
     parser.add_argument("--confirm-seeds", type=_positive, default=default("confirm_seeds"),
                         help="seeds of each confirmed point (default %(default)s)")
     parser.add_argument("--searcher", choices=SEARCHERS, default="random")
@@ -85,7 +86,8 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions share a GPU")
     parser.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
     parser.add_argument("--address", help="join a Ray cluster (ADDR or 'auto'); default: Ray on loopback here")
-    parser.add_argument("--storage", default="runs", help="where campaign directories go (local or shared)")
+    parser.add_argument("--storage", default="runs",
+                        help="where campaign directories go, local or shared (default: runs)")
     parser.add_argument("--name", help="campaign name (default: the space's name)")
     parser.add_argument("--resume", action="store_true", help="continue the campaign in STORAGE/NAME (start it if there is none)")
     parser.add_argument("--seed", type=int, default=0)
