@@ -22,9 +22,9 @@ from search.hypervolume import REFERENCE, History, space_bounds
 from search.latency import OBJECTIVE as LATENCY_OBJECTIVE
 from search.pareto import pareto_front
 from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_records
-from search.statistics import (BETTER, WORSE, Estimate, Noise, PointSummary, campaign_noise,
-                               paired_difference, resolvable_difference, seeds_to_resolve, summarise,
-                               with_p_front)
+from search.statistics import (BETTER, WORSE, Estimate, Noise, PointSummary, Spread, campaign_noise,
+                               noise_spread, paired_difference, resolvable_difference, seeds_to_resolve,
+                               summarise, with_p_front)
 from search.store import CampaignStore
 
 
@@ -126,6 +126,21 @@ def _noise_note(noise: Noise) -> str:
             f"95% t interval; p_front is the probability of being on the front under that noise.")
 
 
+def _spread_notes(noise: Noise, spread: Spread) -> list[str]:
+    """sigma's own interval, and how far the points' seed noise differs from one sigma."""
+    if not noise.known:
+        return []
+    low, high = noise.interval()
+    text = f"Seed noise's own 95% interval: [{100 * low:.2f}, {100 * high:.2f}] pp ({noise.df} df)."
+    if spread.sds:
+        text += (f" The points' own SDs range {100 * min(spread.sds.values()):.2f}-"
+                 f"{100 * max(spread.sds.values()):.2f} pp")
+        text += (f"; Brown-Forsythe test of equal variances: p = {spread.p_equal:.2f} (little power with "
+                 "2-3 seeds a point)." if spread.p_equal is not None
+                 else "; equal variances cannot be tested at these seeds (3 a point or more are needed).")
+    return [text]
+
+
 def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, objectives: Sequence[str],
                   title: str, columns: Sequence[str], csv_name: str | None,
                   label: Callable[[PointSummary], str]) -> Section:
@@ -133,7 +148,7 @@ def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, ob
     on_front = {s.id for s in pareto_front(summaries, objectives)}
     rows = [s for s in summaries if s.id in on_front or (s.p_front or 0) >= LIKELY]
     rows.sort(key=lambda s: tuple(s.objective(o) for o in list(objectives[1:]) + [objectives[0]]))
-    notes = [_noise_note(noise)]
+    notes = [_noise_note(noise)] + _spread_notes(noise, noise_spread(summaries))
     if noise.known and any(s.single_seed for s in rows):
         notes.append(SINGLE_SEED_NOTE)
     return Section(title, columns, [_summary_row(campaign, s, label) for s in rows], notes, csv_name)
@@ -171,9 +186,11 @@ def power_notes(noise: Noise, seeds: int) -> list[str]:
         return ["Power: unknown until the seed noise is measured."]
     smallest = resolvable_difference(noise, seeds)
     needs = {d: seeds_to_resolve(noise, d / 100) for d in (0.5, 1.0)}
+    low, high = (resolvable_difference(Noise(sigma, noise.df, noise.points), seeds) for sigma in noise.interval())
     return [f"Power: with {seeds} common seeds a paired comparison resolves a true difference of "
             f"{100 * smallest:.2f} pp (95% confidence, 80% power); resolving 0.5 pp needs {needs[0.5]} seeds, "
-            f"1 pp needs {needs[1.0]}."]
+            f"1 pp needs {needs[1.0]}.",
+            f"Over the seed noise's 95% interval that difference ranges {100 * low:.2f}-{100 * high:.2f} pp."]
 
 
 def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence[str],

@@ -121,3 +121,30 @@ def test_the_fast_front_is_the_dominance_rules_front():
         values = np.stack([errors, np.broadcast_to(costs, (draws, n))], -1)
         for names, ordered in ((("val_error", "gmacs"), values), (("gmacs", "val_error"), values[..., ::-1])):
             assert (non_dominated(ordered, names) == ~dominance(ordered, names).any(-2)).all(), case
+
+
+def test_the_seed_noise_has_its_own_interval_and_spread():
+    """sigma's 95% interval from the chi-square with its df (table values: 23.3367 and 4.40379 at
+    12 df); the power range over it; the Brown-Forsythe test is a one-way ANOVA of the absolute
+    deviations from each point's median."""
+    from scipy import stats
+
+    from search.statistics import Noise, noise_spread, resolvable_difference
+
+    noise = Noise(0.25, 12, 6)
+    low, high = noise.interval()
+    assert low == pytest.approx(0.25 * math.sqrt(12 / 23.3367), rel=1e-5)
+    assert high == pytest.approx(0.25 * math.sqrt(12 / 4.40379), rel=1e-5)
+    assert Noise(None).interval() is None
+    assert resolvable_difference(Noise(low, 12, 6), 3) < resolvable_difference(noise, 3) < \
+        resolvable_difference(Noise(high, 12, 6), 3)
+
+    errors = {"a": [0.10, 0.11, 0.13], "b": [0.20, 0.20, 0.21], "c": [0.05, 0.09, 0.15], "d": [0.3]}
+    summaries = [type("S", (), {"id": pid, "errors": dict(enumerate(values))})() for pid, values in errors.items()]
+    spread = noise_spread(summaries)
+    assert set(spread.sds) == {"a", "b", "c"} and spread.sds["c"] == pytest.approx(np.std([0.05, 0.09, 0.15], ddof=1))
+    deviations = [np.abs(np.array(v) - np.median(v)) for pid, v in errors.items() if pid != "d"]
+    assert spread.p_equal == pytest.approx(stats.f_oneway(*deviations).pvalue)
+    assert noise_spread(summaries[3:]).p_equal is None
+    pairs = [type("S", (), {"id": pid, "errors": {0: v, 1: v + d}})() for pid, v, d in (("x", 0.1, 0.01), ("y", 0.2, 0.05))]
+    assert noise_spread(pairs).p_equal is None  # two seeds a point: the test is undefined, and not run
