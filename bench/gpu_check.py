@@ -705,9 +705,9 @@ def environment() -> dict[str, Any]:
                    multiprocessors=props.multi_processor_count, capability=f"{props.major}.{props.minor}",
                    cudnn=torch.backends.cudnn.version())
     else:
-        env["device"] = "cpu: " + next((line.split(":", 1)[1].strip() for line in
-                                        Path("/proc/cpuinfo").read_text().splitlines()
-                                        if line.startswith("model name")), platform.processor())
+        from gespace.train.device import cpu_name
+
+        env["device"] = "cpu: " + cpu_name()
     try:
         smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=20)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
-import platform
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from gespace.train.device import cpu_description
 from search.report import write_report
 from search.store import CampaignStore
 
@@ -55,25 +55,12 @@ def synthetic_campaign(source: Path, size: int, directory: Path, seed: int = 0) 
         copy += 1
 
 
-def cpu() -> str:
-    """The CPU's model and its widest vector ISA (AVX-512 with AVX512_BF16, or AVX2), from lscpu's source."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:  # not Linux
-        return platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    isa = ("AVX-512 with AVX512_BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
-           else "AVX2" if "avx2" in flags else "no AVX2")
-    return f"{model}, {isa}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--source", default=str(ROOT / "results" / "answer"))
     args = parser.parse_args()
-    print(f"CPU: {cpu()} (a report runs on one core)")
+    print(f"CPU: {cpu_description()} (a report runs on one core)")
     seconds = {}
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:

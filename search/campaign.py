@@ -58,15 +58,18 @@ def _machine_cause(trial: Any) -> str | None:
     return cause
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _one_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    """The last line of a traceback: the exception and its message."""
+    return (_lines(text) or [""])[-1]
 
 
 def _headline(error: BaseException) -> str:
     """The first line of a Ray error's message: its summary (the last lines are details)."""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return (_lines(str(error)) or [type(error).__name__])[0]
 
 
 def _error_text(trial: Any) -> str:

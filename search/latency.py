@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import platform
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from gespace.files import InputError, read_json
 from gespace.grammar import Point, Space, point_id
+from gespace.grammar.point import architecture
 from search.records import CostFigures
 from search.store import StoreError, write_json
 
@@ -53,18 +53,13 @@ def uses_latency(objectives: Sequence[str], constraints: Mapping[str, float]) ->
     return OBJECTIVE in objectives or CONSTRAINT in constraints
 
 
-def architecture(point: Point) -> Point:
-    """The point without its training knobs: what builds the network."""
-    from gespace.train.config import TRAIN_KEYS
-
-    return {key: value for key, value in point.items() if key not in TRAIN_KEYS}
-
-
 def describe(setup: DeviceSetup) -> dict[str, Any]:
     """The device ``setup`` runs on, as latency.json records it."""
     import torch
 
-    name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else _cpu_name()
+    from gespace.train.device import cpu_name
+
+    name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else cpu_name()
     return {"type": setup.device.type, "name": name, "threads": setup.threads, "torch": torch.__version__}
 
 
@@ -72,17 +67,6 @@ def device_text(device: Mapping[str, Any]) -> str:
     threads = device.get("threads")
     count = f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
     return f"{device['name']} ({device['type']}{count}, torch {device['torch']})"
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:  # not Linux
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 @contextlib.contextmanager

@@ -13,6 +13,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 
+def architecture(point: dict[str, Any]) -> dict[str, Any]:
+    """The knobs that shape the network (everything but ``train.*``): what costs and times it."""
+    return {key: value for key, value in point.items() if not key.startswith("train.")}
+
+
 class CanonicalPoint(dict):
     """A canonical point; see the module docstring."""
 
@@ -32,8 +37,8 @@ class CanonicalPoint(dict):
         return self._id
 
     def architecture(self) -> dict[str, Any]:
-        """The knobs that shape the network (everything but ``train.*``): what costs it."""
-        return {key: value for key, value in self.items() if not key.startswith("train.")}
+        """The knobs that shape the network (`architecture`)."""
+        return architecture(self)
 
     def train_config(self) -> dict[str, Any]:
         """Its training settings, every ``train.*`` knob (`gespace.train.config.train_config`)."""

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -53,16 +54,33 @@ def cpu_channels_last_hazards(model: nn.Module) -> list[str]:
 
 
 @functools.cache
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` of /proc/cpuinfo (what lscpu reads); None where there is none."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith(field)), None)
+    except OSError:  # not Linux
+        return None
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (x86 AVX512_BF16 or AMX-BF16 in /proc/cpuinfo's
     flags). Elsewhere oneDNN emulates bf16, slower than fp32."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo
-                          if line.startswith("flags")), [])
-    except OSError:  # not Linux
-        return False
+    flags = (_cpuinfo("flags") or "").split()
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as lscpu gives it."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_description() -> str:
+    """The CPU's model and its widest vector ISA (AVX-512 with AVX512_BF16, or AVX2), for benchmarks."""
+    flags = (_cpuinfo("flags") or "").split()
+    isa = ("AVX-512 with AVX512_BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
+           else "AVX2" if "avx2" in flags else "no AVX2")
+    return f"{cpu_name()}, {isa}"
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
