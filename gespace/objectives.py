@@ -5,12 +5,20 @@ sources: ``error``, measured by training (noisy: whether two errors tie is a
 statistical question, for the caller's statistics to decide); ``cost``, exact
 from the point (fvcore's count); ``latency``, timed on a campaign's device.
 ``tolerance`` is the relative difference within which two costs count as
-equal in dominance (0: exact); the report's reference point, the spec's
-constraints, labels, units and formats are read from here, never restated.
+equal in dominance, in Pareto tables, ``p_front``, the choice of what to
+confirm and the schedulers' rankings (a spec's ``report: {cost_tolerance:
+{gmacs: 0.02}}`` overrides it). The defaults: 1% for MACs and parameters,
+which fvcore counts exactly, but a difference that small is no cost a user
+pays (GE changes a ResNet-20's MACs by 0.03-0.5%, below what any timing
+resolves); 5% for latency, the spread of repeated batch-1 timings of one
+network on a loaded CPU (bench/latency_noise.py). The report's reference
+point, the spec's constraints, labels, units and formats are read from here
+too, never restated.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 ERROR, COST, LATENCY = "error", "cost", "latency"
 
@@ -37,13 +45,22 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("val_error", "validation error (%)", "", ERROR, ".4f",
               "validation error (a fraction) no point is worse than; default: chance level"),
     Objective("gmacs", "GMACs", "GMACs", COST, ".4f",
-              "GMACs no point costs more than; default: the space's largest cost"),
+              "GMACs no point costs more than; default: the space's largest cost", tolerance=0.01),
     Objective("params_m", "parameters (M)", "M params", COST, ".3f",
-              "millions of parameters no point exceeds; default: the space's largest"),
+              "millions of parameters no point exceeds; default: the space's largest", tolerance=0.01),
     Objective("latency_ms", "latency at batch 1 (ms, on the campaign's device)", "ms at batch 1", LATENCY, ".2f",
-              "milliseconds (batch 1) no point takes longer; default: the slowest point the campaign measured"),
+              "milliseconds (batch 1) no point takes longer; default: the slowest point the campaign measured",
+              tolerance=0.05),
 )}
 DEFAULT_OBJECTIVES = ("val_error", "gmacs")
+
+
+def cost_tolerances(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Each objective's relative tolerance in dominance: the registry's, save where ``overrides``
+    (a spec's ``report.cost_tolerance``) says otherwise; errors have none (their ties are statistical)."""
+    overrides = overrides or {}
+    return {name: 0.0 if o.source == ERROR else float(overrides.get(name, o.tolerance))
+            for name, o in OBJECTIVES.items()}
 
 
 @dataclass(frozen=True)

@@ -489,7 +489,8 @@ def _confirmation_points(store: CampaignStore, space: Any, settings: CampaignSet
     chosen = store.confirmation()
     if chosen is None:
         records = [r for r in store.latest() if r.phase == SEARCH]
-        summaries = with_p_front(summarise(records, campaign_noise(records)), settings.objectives)
+        summaries = summarise(records, campaign_noise(records))
+        with_p_front(summaries, settings.objectives, tolerance=space.report.cost_tolerance or None)
         candidates = sorted((s for s in summaries if not s.name and s.p_front > 0),
                             key=lambda s: -s.p_front)[:settings.confirm]
         # Anchors are fixed before the search: their full-budget search runs need no fresh seeds.

@@ -95,6 +95,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-root", help="dataset directory")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no live progress table")
+    add_judging_arguments(parser)
     parser.set_defaults(handler=cmd_search)
 
 
@@ -121,8 +122,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     except CampaignHalted as error:
         raise MachineFailure(str(error)) from None
-    write_report([store.directory], objectives=settings.objectives)
+    write_report([store.directory], objectives=settings.objectives, adjust=args.adjust, control=args.control)
     return 0
+
+
+def add_judging_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the report judges its families of comparisons (`search.verdicts`)."""
+    from search.verdicts import ADJUSTMENTS
+
+    parser.add_argument("--adjust", choices=tuple(ADJUSTMENTS), default="holm",
+                        help="multiplicity adjustment of each family of comparisons: holm (family-wise error), "
+                             "bh (false discovery rate) or none (default: holm)")
+    parser.add_argument("--control", metavar="ANCHOR",
+                        help="the anchor every point is compared with by Dunnett's test (default: baseline)")
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -134,6 +146,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="the same campaign run with other seeds: also write replicas.md/.csv, "
                              "each point's errors as mean ± std over the seeds")
     parser.add_argument("--out", help="where to write the report files (default: DIR)")
+    add_judging_arguments(parser)
     parser.set_defaults(handler=cmd_report)
 
 
@@ -141,9 +154,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search.report import write_replica_report, write_report
 
     try:
-        write_report([args.directory, *args.compare], objectives=args.objectives, out_dir=args.out)
+        write_report([args.directory, *args.compare], objectives=args.objectives, out_dir=args.out,
+                     adjust=args.adjust, control=args.control)
         if args.replicas:
             write_replica_report([args.directory, *args.replicas], objectives=args.objectives, out_dir=args.out)
-    except StoreError as error:
+    except (StoreError, ValueError) as error:
         raise UserError(str(error)) from None
     return 0

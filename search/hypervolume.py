@@ -52,7 +52,7 @@ def space_bounds(space: Any, objectives: Sequence[str], cache: Path | None = Non
                                f"the campaign did not use {LATENCY}")
     ideal, reference = _costed_bounds(space, [o for o in objectives if o != LATENCY], cache)
     if measured is not None:
-        ideal[LATENCY], reference[LATENCY] = measured[0], space.reference.get(LATENCY, measured[1])
+        ideal[LATENCY], reference[LATENCY] = measured[0], space.report.reference.get(LATENCY, measured[1])
     return {o: ideal[o] for o in objectives}, {o: reference[o] for o in objectives}
 
 
@@ -66,7 +66,7 @@ def _costed_bounds(space: Any, objectives: Sequence[str], cache: Path | None
             raise StoreError(f"{err}; delete it to recompute the space's bounds") from None
         if isinstance(stored, dict) and all(o in stored.get("reference", {}) and o in stored.get("ideal", {}) for o in objectives):
             return ({o: stored["ideal"][o] for o in objectives}, {o: stored["reference"][o] for o in objectives})
-    reference = dict(space.reference)
+    reference = dict(space.report.reference)
     if "val_error" not in reference:
         classes = space.anchors()[0][1].get("backbone.num_classes") if space.anchors() else None
         reference["val_error"] = 1 - 1 / (classes or 10)

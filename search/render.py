@@ -14,11 +14,11 @@ from search.sections import Section
 
 
 # Columns that wrap in a narrow terminal; every other one (numbers, ids) stays whole.
-WRAPPED = ("point", "verdict", "anchor")
+WRAPPED = ("point", "verdict", "reference", "by")
 
 
-# Below this width the id column is left out of printed tables (it stays in Markdown and CSV):
-# labels say what a point is, ids only find it.
+# Below this width printed tables leave out the id column and the section's ``narrow_hidden`` ones
+# (they stay in Markdown and CSV): labels say what a point is, ids only find it.
 ID_WIDTH = 120
 
 
@@ -27,7 +27,7 @@ def rich_table(title: str, rows: list[dict[str, str]], columns: Sequence[str]) -
     for column in columns:
         wrapped = column in WRAPPED
         table.add_column(column, no_wrap=not wrapped, ratio=1 if wrapped else None,
-                         min_width=12 if column == "point" else None)
+                         min_width=10 if column == "point" else None)
     for row in rows:
         table.add_row(*(row[c] for c in columns))
     return table
@@ -54,10 +54,14 @@ def report_console() -> Console:
 
 
 def print_section(section: Section, console: Console) -> None:
-    """A section on the terminal: its table (no id column below ``ID_WIDTH``), then its notes."""
+    """A section on the terminal: its table (fewer columns below ``ID_WIDTH``), then its notes."""
     if section.rows:
-        columns = [c for c in section.columns if c != "id" or console.width >= ID_WIDTH]
+        hidden = {"id", *section.narrow_hidden} if console.width < ID_WIDTH else set()
+        columns = [c for c in section.columns if c not in hidden]
         console.print(rich_table(section.title, section.rows, columns))
+        if hidden & set(section.columns) - {"id"}:
+            console.print(f"(at this width {', '.join(c for c in section.columns if c in hidden and c != 'id')} "
+                          "are left out: the Markdown and CSV have them)", markup=False, highlight=False)
     else:
         console.print(f"[bold]{section.title}[/bold]: none")
     for note in section.notes:

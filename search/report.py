@@ -17,13 +17,16 @@ from search.latency import OBJECTIVE as LATENCY_OBJECTIVE, latency_note
 from search.records import CONFIRM, SEARCH
 from search.render import csv_text, markdown_table, print_section, report_console, rich_table, section_markdown
 from search.sections import (REPLICA_COLUMNS, TRIAL_COLUMNS, Section, campaign_bounds, campaign_calibration,
+                             campaign_judging,
                              calibration_section, campaign_sections, hypervolume_section, labeller, load_campaigns,
                              replica_rows, trial_row)
 
 
 def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str] = DEFAULT_OBJECTIVES,
-                 out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Path]:
+                 out_dir: str | Path | None = None, console: Console | None = None, adjust: str = "holm",
+                 control: str | None = None) -> dict[str, Path]:
     """Print the report of one or more campaigns and write its files; returns their paths.
+    ``adjust`` and ``control`` say how its families of comparisons are judged (`search.sections.Judging`).
 
     pareto.md (every section), pareto.csv (the search's front), confirmed.csv,
     comparisons.csv, trials.csv (every trial) and pareto.png.
@@ -39,7 +42,8 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     calibrations: list[tuple[str, Calibration]] = []
     labels = {name: labeller(records) for name, records in campaigns}
     for directory, (name, records) in zip(directories, campaigns):
-        campaign_parts, by_phase = campaign_sections(name, records, objectives, multi, labels[name])
+        judging = campaign_judging(directory, adjust, control)
+        campaign_parts, by_phase = campaign_sections(name, records, objectives, multi, labels[name], judging)
         device_note = latency_note(directory) if LATENCY_OBJECTIVE in objectives else None
         for section in campaign_parts:
             if device_note and section.csv_name in ("pareto.csv", "confirmed.csv"):

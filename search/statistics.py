@@ -1,38 +1,37 @@
 """How much of a campaign's table is noise: seed noise, intervals, Pareto probabilities, power.
 
-The model is the one-way layout of a designed experiment: a point's validation
-error under seed s is its true error plus seed noise of one standard deviation
-sigma shared by every point of the campaign at one budget. sigma is estimated by
-pooling the within-point variances of the points trained under several seeds
-(the anchors always are), so that
+A point's validation error under seed s is its true error plus seed noise of
+one standard deviation sigma shared by every point of the campaign at one
+budget. For a point's own error, sigma is estimated by pooling the
+within-point variances of the points trained under several seeds (the anchors
+always are), so that a point's mean error over its n seeds has standard error
+sigma / sqrt(n) and a t interval with the pooled degrees of freedom; a point
+trained under one seed still gets an honest interval (marked, as its own noise
+was not measured).
 
-- a point's mean error over its n seeds has standard error sigma / sqrt(n) and a
-  t interval with the pooled degrees of freedom: more seeds always narrow it,
-  and a point trained under one seed still gets an honest interval (marked, as
-  its own noise was not measured);
-- a paired difference between two points over their n common seeds (seed i
-  gives every point the same data order, augmentation and initial weights) is
-  given standard error sigma * sqrt(2 / n), the unpaired one: the paired
-  variance 2 sigma^2 (1 - rho) / n is smaller only when the seeds correlate
-  positively (measured rho: +0.12 and -0.04 in results/answer), so this is not
-  a bound; two points with no seed in common (a confirmed point under
-  fresh seeds against an anchor trained once, in the search) are compared by
-  their means, standard error sigma * sqrt(1 / n1 + 1 / n2);
-- ``p_front``, a point's probability of being on the Pareto front, resamples
-  every point's mean error from its t distribution (costs are exact) and
-  counts the draws in which nothing dominates it.
+Differences between points are `search.verdicts`' (the blocked model of
+`search.design`, Welch where no seed is shared, families adjusted).
+
+``p_front``, a point's probability of being on the Pareto front, and
+``p_best``, of having the lowest error, draw every point's error jointly from
+the blocked model's posterior (flat prior): one sigma per draw from its scaled
+inverse chi-square, the seed effects shared by the points that share seeds,
+each point's own noise; costs are exact, equal within their tolerance
+(`gespace.objectives.cost_tolerances`). 10,000 draws hold their Monte Carlo
+standard error under 0.005.
 """
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
 from gespace.objectives import DEFAULT_OBJECTIVES
+from search.design import fit_blocked
 from search.pareto import non_dominated
 from search.records import OK, CostFigures, TrialRecord
 
@@ -84,9 +83,9 @@ class Spread:
     p_equal: float | None  # None: untestable (fewer than two points with two seeds, or two seeds each)
 
 
-def noise_spread(summaries: Sequence[PointSummary]) -> Spread:
-    """Per-point standard deviations of validation error, and whether they differ more than noise."""
-    groups = {s.id: np.array(list(s.errors.values())) for s in summaries if len(s.errors) >= 2}
+def noise_spread(runs: Mapping[str, Mapping[int | None, float]]) -> Spread:
+    """Per-point standard deviations (point id -> seed -> value), and whether they differ more than noise."""
+    groups = {pid: np.array(list(values.values())) for pid, values in runs.items() if len(values) >= 2}
     sds = {pid: float(np.std(values, ddof=1)) for pid, values in groups.items()}
     # The test compares the points' absolute deviations from their medians; where they are
     # constant within every point (two seeds a point: both deviate by half their range) it is
@@ -157,6 +156,7 @@ class PointSummary:
     error: Estimate
     test: Estimate | None
     p_front: float | None = None
+    p_best: float | None = None  # probability of the lowest validation error
     records: list[TrialRecord] = field(default_factory=list, repr=False)
 
     @property
@@ -186,81 +186,71 @@ def summarise(records: Iterable[TrialRecord], noise: Noise) -> list[PointSummary
     return summaries
 
 
-def p_front(summaries: Sequence[PointSummary], objectives: Sequence[str] = DEFAULT_OBJECTIVES,
-            draws: int = 4000, seed: int = 0) -> np.ndarray:
-    """Each point's probability of being on the Pareto front, by resampling mean errors.
-
-    Costs are exact; each point's mean validation error is drawn from its t
-    distribution (mean + stderr * T(df)). Without a noise estimate the front is
-    taken as measured (probabilities 0 or 1).
-    """
-    if not summaries:
-        return np.zeros(0)
-    rng = np.random.default_rng(seed)
-    fixed = np.array([[s.objective(o) for o in objectives] for s in summaries], dtype=float)
-    probability = np.zeros(len(summaries))
-    # Draws go in chunks that bound the general rule's (d, i, j, m) array; the chunks also fix the
-    # order the draws take from the random stream, so figures stay reproducible across versions.
-    chunk = max(1, 2_000_000 // (len(summaries) ** 2 * len(objectives)))
-    noisy = [j for j, s in enumerate(summaries) if s.error.stderr]
-    means = np.array([[summaries[j].error.mean] for j in noisy])
-    scales = np.array([[summaries[j].error.stderr] for j in noisy])
-    dfs = np.array([[summaries[j].error.df] for j in noisy])
-    column = list(objectives).index("val_error") if "val_error" in objectives else None
-    done = 0
-    while done < draws:
-        count = min(chunk, draws - done)
-        values = np.repeat(fixed[None], count, axis=0)
-        if column is not None and noisy:  # one draw per noisy point, point by point, as it always was
-            drawn = means + scales * stats.t.rvs(dfs, size=(len(noisy), count), random_state=rng)
-            values[:, noisy, column] = drawn.T
-        probability += non_dominated(values, objectives).sum(0)  # nothing dominates it in that draw
-        done += count
-    return probability / draws
-
-
-def with_p_front(summaries: list[PointSummary], objectives: Sequence[str] = DEFAULT_OBJECTIVES,
-                 draws: int = 4000, seed: int = 0) -> list[PointSummary]:
-    for summary, probability in zip(summaries, p_front(summaries, objectives, draws, seed)):
-        summary.p_front = float(probability)
-    return summaries
-
-
-BETTER, WORSE, UNRESOLVED = "better", "worse", "not resolved at this budget"
+DRAWS = 10_000
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """A point's validation error minus a reference's, paired over their common seeds."""
+class FrontOdds:
+    """Each point's probability of being on the Pareto front and of having the lowest error."""
 
-    point: str
-    reference: str
-    seeds: tuple[int, ...]  # common seeds; () when compared unpaired
-    difference: Estimate | None  # None: noise unknown, or a point without results
+    p_front: np.ndarray
+    p_best: np.ndarray
+    draws: int
 
     @property
-    def verdict(self) -> str:
-        interval = self.difference.interval() if self.difference else None
-        if interval is None:
-            return UNRESOLVED
-        low, high = interval
-        return BETTER if high < 0 else WORSE if low > 0 else UNRESOLVED
+    def monte_carlo_error(self) -> float:
+        """The largest Monte Carlo standard error of any of the probabilities."""
+        if not self.draws:
+            return 0.0
+        p = np.concatenate([self.p_front, self.p_best])
+        return float(np.sqrt(p * (1 - p) / self.draws).max(initial=0.0))
 
 
-def paired_difference(point: PointSummary, reference: PointSummary, noise: Noise) -> Comparison:
-    """``point`` minus ``reference`` over common seeds, stderr sigma * sqrt(2 / n); without a
-    common seed, the difference of their means, stderr sigma * sqrt(1 / n1 + 1 / n2) (module doc)."""
-    seeds = tuple(sorted(set(point.errors) & set(reference.errors)))
-    if seeds:
-        differences = [point.errors[s] - reference.errors[s] for s in seeds]
-        pair_noise = Noise(noise.sigma * math.sqrt(2), noise.df, noise.points) if noise.known else noise
-        return Comparison(point.id, reference.id, seeds, estimate(differences, pair_noise))
-    if not point.errors or not reference.errors:
-        return Comparison(point.id, reference.id, seeds, None)
-    n, m = len(point.errors), len(reference.errors)
-    stderr = noise.sigma * math.sqrt(1 / n + 1 / m) if noise.known else None
-    mean = float(np.mean(list(point.errors.values())) - np.mean(list(reference.errors.values())))
-    return Comparison(point.id, reference.id, seeds, Estimate(mean, min(n, m), stderr, noise.df))
+def p_front(summaries: Sequence[PointSummary], objectives: Sequence[str] = DEFAULT_OBJECTIVES,
+            draws: int = DRAWS, seed: int = 0, tolerance: Mapping[str, float] | None = None) -> FrontOdds:
+    """p_front and p_best by joint draws of the points' errors (module doc). Without a noise
+    estimate the front and the best are taken as measured (probabilities 0 or 1, draws 0)."""
+    if not summaries:
+        return FrontOdds(np.zeros(0), np.zeros(0), 0)
+    fixed = np.array([[s.objective(o) for o in objectives] for s in summaries], dtype=float)
+    column = list(objectives).index("val_error") if "val_error" in objectives else None
+    fit = fit_blocked({str(k): s.errors for k, s in enumerate(summaries)})
+    if not fit.known or len(fit.ids) < len(summaries):
+        means = np.array([s.error.mean for s in summaries])
+        best = (means == means.min()).astype(float)
+        return FrontOdds(non_dominated(fixed, objectives, tolerance=tolerance).astype(float),
+                         best / best.sum(), 0)
+    rng = np.random.default_rng(seed)
+    shared = fit.loadings @ fit.sqrt_seed_covariance()  # [P, S]: how the seed effects move each point
+    own = 1 / np.sqrt(fit.counts)
+    front, best = np.zeros(len(summaries)), np.zeros(len(summaries))
+    chunk = max(1, min(draws, 2_000_000 // len(summaries)))
+    done = 0
+    while done < draws:
+        count = min(chunk, draws - done)
+        sigma = fit.sigma * np.sqrt(fit.df / rng.chisquare(fit.df, size=(count, 1)))
+        unit = rng.standard_normal((count, len(summaries))) * own
+        if shared.shape[1]:
+            unit += rng.standard_normal((count, shared.shape[1])) @ shared.T
+        errors = fit.effects + sigma * unit  # [count, P]
+        best += np.bincount(errors.argmin(1), minlength=len(summaries))
+        if column is not None:
+            values = np.repeat(fixed[None], count, axis=0)
+            values[..., column] = errors
+            front += non_dominated(values, objectives, tolerance=tolerance).sum(0)
+        else:
+            front += count * non_dominated(fixed, objectives, tolerance=tolerance)
+        done += count
+    return FrontOdds(front / draws, best / draws, draws)
+
+
+def with_p_front(summaries: list[PointSummary], objectives: Sequence[str] = DEFAULT_OBJECTIVES,
+                 draws: int = DRAWS, seed: int = 0, tolerance: Mapping[str, float] | None = None) -> FrontOdds:
+    """Set each summary's p_front and p_best (`p_front`); returns the odds, for their Monte Carlo error."""
+    odds = p_front(summaries, objectives, draws, seed, tolerance)
+    for summary, front, best in zip(summaries, odds.p_front, odds.p_best):
+        summary.p_front, summary.p_best = float(front), float(best)
+    return odds
 
 
 def resolvable_difference(noise: Noise, seeds: int, confidence: float = CONFIDENCE,

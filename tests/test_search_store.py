@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import math
 import dataclasses
 import io
 import json
 import os
 
 import pytest
+from scipy import stats
 from rich.console import Console
 
 from gespace.cli import main
@@ -51,20 +53,21 @@ def test_dominance():
     assert not dominates(a, a, ["val_error", "gmacs"])
 
 
-def test_one_dominance_rule_with_cost_tolerance_and_error_ties(monkeypatch):
-    """`dominance` is the rule of fronts, schedulers and p_front alike: costs within the registry's
-    relative tolerance count as equal, errors within the caller's tolerance."""
-    from gespace import objectives
+def test_one_dominance_rule_with_cost_tolerance_and_error_ties():
+    """`dominance` is the rule of fronts, schedulers and p_front alike: costs within their relative
+    tolerance (the registry's 1% for GMACs, or the spec's override) count as equal, errors within the
+    caller's tolerance."""
     from search.pareto import dominance
     from search.schedulers import nondominated_fronts
 
     pair = [[0.10, 1.000], [0.10, 1.002]]  # equal errors, 0.2% apart in GMACs
     names = ("val_error", "gmacs")
-    assert dominance(pair, names).tolist() == [[False, True], [False, False]]
-    monkeypatch.setitem(objectives.OBJECTIVES, "gmacs",
-                        dataclasses.replace(objectives.OBJECTIVES["gmacs"], tolerance=0.01))
     assert not dominance(pair, names).any()  # within 1%: equal cost, equal error
     assert nondominated_fronts({"a": tuple(pair[0]), "b": tuple(pair[1])}, names) == [["a", "b"]]
+    exact = {"gmacs": 0.0}  # report: {cost_tolerance: {gmacs: 0}}: costs as counted
+    assert dominance(pair, names, tolerance=exact).tolist() == [[False, True], [False, False]]
+    apart = [[0.10, 1.000], [0.10, 1.02]]  # 2% apart: the cheaper one dominates
+    assert dominance(apart, names).tolist() == [[False, True], [False, False]]
     close = [[0.100, 1.0], [0.105, 1.0]]
     assert dominance(close, names).tolist() == [[False, True], [False, False]]
     assert not dominance(close, names, error_tolerance=0.01).any()
@@ -312,19 +315,28 @@ def campaign_of(tmp_path, records: list[TrialRecord]) -> CampaignStore:
 
 def test_confirmation_reuses_the_anchors_search_runs(tmp_path):
     """A confirmation that trained only the chosen point: its table holds the anchors' search runs,
-    and the point is compared with them by means (no common seed). Numbers by hand."""
+    and the point, sharing no seed with them, is compared by Welch's t, the family Holm-adjusted.
+    Numbers by hand."""
     store = campaign_of(tmp_path, [run("base", 0, 0.10, 1.0, "baseline"), run("base", 1, 0.12, 1.0, "baseline"),
               run("se", 0, 0.08, 2.0, "se"), run("se", 1, 0.09, 2.0, "se"), run("p", 0, 0.05, 3.0),
               run("p", 1000, 0.06, 3.0, phase="confirm"), run("p", 1001, 0.065, 3.0, phase="confirm")])
     paths = write_report([store.directory], objectives=["val_error", "gmacs"])
     confirmed = {row["id"]: row for row in csv.DictReader(paths["confirmed"].open())}
     assert set(confirmed) >= {"base", "p"} and confirmed["p"]["seeds"] == "2"
-    # sigma^2 = (.0002 + .00005 + .0000125) / 3 = .0000875 on 3 df; p - base = .0625 - .11 with
-    # stderr sigma * sqrt(1/2 + 1/2) = .0093541; t(.975, 3) * .0093541 = 2.98 pp.
+    # Welch, p - base: .0625 - .11, variance .0000125/2 + .0002/2, Satterthwaite df; p - se likewise.
+    def welch(mean, var_p, var_ref):
+        v = var_p / 2 + var_ref / 2
+        df = v ** 2 / ((var_p / 2) ** 2 + (var_ref / 2) ** 2)
+        return 2 * stats.t.sf(abs(mean) / math.sqrt(v), df)
+    p_base, p_se = welch(-0.0475, 0.0000125, 0.0002), welch(-0.0225, 0.0000125, 0.00005)
+    first = min(1, 2 * min(p_base, p_se))  # Holm: the smaller p times 2, the larger at least that
+    holm = {p_base: first, p_se: first} | {max(p_base, p_se): max(first, max(p_base, p_se))}
     verdicts = list(csv.DictReader((tmp_path / "c" / "confirmed-comparisons.csv").open()))
-    assert [(c["anchor"], c["seeds"], c["diff_pp"], c["verdict"]) for c in verdicts] == [
-        ("Baseline", "2 vs 2", "-4.75 ± 2.98", "better"),
-        ("SE", "2 vs 2", "-2.25 ± 2.98", "not resolved at this budget")]
+    assert [(c["reference"], c["seeds"], c["diff_pp"].split()[0], c["by"]) for c in verdicts] == [
+        ("Baseline", "2 vs 2", "-4.75", "Holm; Welch"), ("SE", "2 vs 2", "-2.25", "Holm; Welch")]
+    assert [float(c["p"]) for c in verdicts] == pytest.approx([p_base, p_se], abs=6e-4)
+    assert [float(c["p_adj"]) for c in verdicts] == pytest.approx([holm[p_base], holm[p_se]], abs=6e-4)
+    assert all(c["verdict"].startswith("not resolved (about") for c in verdicts)
 
 
 def test_report_tables_fit_80_columns_with_labels_not_ids(tmp_path):
@@ -335,7 +347,7 @@ def test_report_tables_fit_80_columns_with_labels_not_ids(tmp_path):
              "ge.excite.reduction": 16}
     records = [dataclasses.replace(record("base", v, 0.031, 0.031, name="baseline"), seed=s, test_error=v)
                for s, v in ((0, 0.305), (1, 0.31))]
-    records += [dataclasses.replace(record("abcdef123456", 0.2512, 0.0312, 0.0312), seed=0, point=point,
+    records += [dataclasses.replace(record("abcdef123456", 0.2512, 0.0322, 0.0322), seed=0, point=point,
                                     test_error=0.2498)]
     sections, _ = campaign_sections("c", records, ["val_error", "gmacs"], False)
 
@@ -349,12 +361,14 @@ def test_report_tables_fit_80_columns_with_labels_not_ids(tmp_path):
     text = printed(80)
     assert max(len(line) for line in text.splitlines()) <= 80
     header = next(line for line in text.splitlines() if "p_front" in line)
-    for column in ("point", "seeds", "val_err_%", "p_front", "test_err_%", "gmacs", "params_m"):
+    for column in ("point", "seeds", "val_err_%", "p_front", "p_best", "test_err_%", "gmacs"):
         assert column in header
+    assert "params_m" not in header and "at this width params_m are left out" in text
     assert "id" not in header.split() and "abcdef123456" not in text
-    assert "30.75 ±" in text and "25.12 ±" in text and "24.98 ±" in text and "0.0312" in text
+    assert "30.75 ±" in text and "25.12 ±" in text and "24.98 ±" in text and "0.0322" in text
     assert "dwconv e=4," in text and "Baseline: no GE" in text
-    assert "abcdef123456" in printed(200)
+    wide = printed(200)
+    assert "abcdef123456" in wide and "params_m" in wide and "left out" not in wide
 
 
 def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, capsys):
@@ -373,17 +387,33 @@ def test_report_with_seeds_intervals_comparisons_and_confirmation(tmp_path, caps
     assert front["base"]["val_err_%"] == "11.00 ± 3.40" and front["base"]["seeds"] == "2"
     assert front["p"]["val_err_%"] == "5.00 ± 4.81" and front["p"]["seeds"] == "1†"  # sigma, one seed
     comparisons = list(csv.DictReader(paths["comparisons"].open()))
-    # p - baseline over seed 0: -.05, stderr sigma * sqrt 2 -> half-width 6.80 pp: not resolved.
-    assert [(c["anchor"], c["seeds"], c["diff_pp"], c["verdict"]) for c in comparisons] == [
-        ("Baseline", "1", "-5.00 ± 6.80", "not resolved at this budget"),
-        ("SE", "1", "-3.00 ± 6.80", "not resolved at this budget")]
+    # Blocked model (point + seed): base and se under seeds 0 and 1 leave one residual df, the 2x2
+    # interaction (.12 - .10) - (.09 - .08) = .01, residuals +-.0025: sigma .005. Seed 0's effect
+    # ((.10 - .11) + (.08 - .085)) / 2 = -.0075, so p (seed 0 only) is .05 + .0075 = .0575 on the
+    # average seed: p - base = -.0525, p - se = -.0275, each with variance sigma^2 (1 + 3/4) (p's
+    # own run, and a 2x2 additive fit's fitted value). Holm over the two.
+    stderr = 0.005 * math.sqrt(1.75)
+    raw = [2 * stats.t.sf(0.0525 / stderr, 1), 2 * stats.t.sf(0.0275 / stderr, 1)]
+    assert [(c["reference"], c["seeds"], c["diff_pp"].split()[0], c["by"]) for c in comparisons] == [
+        ("Baseline", "1", "-5.25", "Holm; blocked model"), ("SE", "1", "-2.75", "Holm; blocked model")]
+    assert [float(c["p"]) for c in comparisons] == pytest.approx(raw, abs=6e-4)
+    assert [float(c["p_adj"]) for c in comparisons] == pytest.approx([2 * raw[0], 2 * raw[0]], abs=6e-4)
+    assert all(c["verdict"].startswith("not resolved (about") for c in comparisons)
     # Confirmed: sigma = sqrt((.00005 + .0000125 + .0000125) / 3) = .005 on 3 df; t(.975, 3) = 3.182446.
     confirmed = {row["id"]: row for row in csv.DictReader(paths["confirmed"].open())}
     assert confirmed["p"]["val_err_%"] == "6.25 ± 1.13" and confirmed["p"]["seeds"] == "2"
     verdicts = list(csv.DictReader((tmp_path / "c" / "confirmed-comparisons.csv").open()))
-    # p - baseline: -.04, -.045 -> -.0425 +- 3.182446 * .005 = 1.59 pp: better.
-    assert [(c["anchor"], c["diff_pp"], c["verdict"]) for c in verdicts] == [
-        ("Baseline", "-4.25 ± 1.59", "better"), ("SE", "-2.00 ± 1.59", "better")]
+    # These records have no test error: validation judges. A complete 3 x 2 block design: the row
+    # differences .01, .005, .005 leave residuals +-(d - d_mean) / 2, SS 8.333e-6 on 2 df; a
+    # difference's stderr sqrt(2 sigma^2 / 2) = sigma. p - base = -.0425, p - se = -.02.
+    d_mean = 0.02 / 3
+    sigma = math.sqrt(2 * (((0.01 - d_mean) / 2) ** 2 + 2 * ((0.005 - d_mean) / 2) ** 2) / 2)
+    assert sigma == pytest.approx(0.0020412, rel=1e-4)
+    raw = [2 * stats.t.sf(0.0425 / sigma, 2), 2 * stats.t.sf(0.02 / sigma, 2)]
+    assert [(c["reference"], c["seeds"], c["diff_pp"].split()[0], c["verdict"]) for c in verdicts] == [
+        ("Baseline", "2", "-4.25", "better"), ("SE", "2", "-2.00", "better")]
+    assert [float(c["p"]) for c in verdicts] == pytest.approx(raw, abs=6e-4)
+    assert [float(c["p_adj"]) for c in verdicts] == pytest.approx([2 * raw[0], max(2 * raw[0], raw[1])], abs=6e-4)
     text = paths["markdown"].read_text()
     assert "Seed noise (pooled within-point std of validation error): 1.12 pp, 2 df from 2 points" in text
     assert "## Confirmed (full budget; chosen points under fresh seeds): val_error vs gmacs" in text

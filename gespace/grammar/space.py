@@ -82,7 +82,7 @@ class Space:
         self.spec_hash = parsed.spec_hash
         self.knobs: dict[str, KnobDef] = parsed.knobs
         self.constraints = parsed.constraints
-        self.reference = parsed.reference  # report.reference, for hypervolumes
+        self.report = parsed.report  # the report section: reference (hypervolumes), equivalence, cost tolerance
         self.problems: list[Problem] = list(parsed.problems)
         self._anchors: dict[str, Point] = {}
         if not self.knobs:

@@ -14,9 +14,10 @@ once instead of exhausting time, memory or the stack.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -24,7 +25,7 @@ from gespace.files import MAX_DEPTH, MAX_FILE_BYTES, InputError, read_text
 from gespace.grammar.conditions import Condition, ConditionSyntaxError
 from gespace.grammar.domains import Choice, Domain, Fixed, FloatRange, IntRange, check_value
 from gespace.grammar.errors import Problem, did_you_mean
-from gespace.objectives import CONSTRAINTS, OBJECTIVES
+from gespace.objectives import CONSTRAINTS, ERROR, OBJECTIVES
 from gespace.vocab import KNOBS, SECTIONS
 
 TOP_LEVEL = ("name", "description", "backbone", "ge", "train", "anchors", "constraints", "report")
@@ -73,7 +74,7 @@ class ParsedSpec:
     constraints: dict[str, float]
     spec_hash: str
     problems: list[Problem]
-    reference: dict[str, float] = field(default_factory=dict)
+    report: ReportOptions = field(default_factory=lambda: ReportOptions())
 
 
 class _Reader:
@@ -190,10 +191,10 @@ def read_spec(path: str | os.PathLike) -> ParsedSpec:
 
     anchors = _read_anchors(reader, top.get("anchors"))
     constraints = _read_constraints(reader, top.get("constraints"))
-    reference = _read_reference(reader, top.get("report"))
+    report = _read_report(reader, top.get("report"))
     return ParsedSpec(path, name.value if name and isinstance(name.value, str) else "",
                       str(description.value) if description else "", knobs, anchors, constraints,
-                      spec_hash, reader.problems, reference)
+                      spec_hash, reader.problems, report)
 
 
 def _empty(path: str, problems: list[Problem]) -> ParsedSpec:
@@ -487,27 +488,72 @@ def _read_constraints(reader: _Reader, node: Located | None) -> dict[str, float]
     return constraints
 
 
-def _read_reference(reader: _Reader, node: Located | None) -> dict[str, float]:
-    """``report: {reference: {val_error: ..., gmacs: ...}}``: positive numbers for known objectives."""
+REPORT_KEYS = {
+    "reference": "the point hypervolumes are measured from: {objective: value}, e.g. {val_error: 0.9, gmacs: 0.05}",
+    "equivalence_pp": "the margin, in percentage points of error, within which a verdict may call two points "
+                      "equal (two one-sided tests), e.g. 0.3",
+    "cost_tolerance": "relative differences within which costs count as equal in dominance, overriding the "
+                      "registry's: {objective: fraction}, e.g. {gmacs: 0.02}",
+}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """A spec's ``report:`` section (`REPORT_KEYS`)."""
+
+    reference: dict[str, float] = field(default_factory=dict)
+    equivalence_pp: float | None = None
+    cost_tolerance: dict[str, float] = field(default_factory=dict)
+
+
+def _read_report(reader: _Reader, node: Located | None) -> ReportOptions:
+    """``report: {reference: ..., equivalence_pp: ..., cost_tolerance: ...}`` (`REPORT_KEYS`)."""
+    if node is None:
+        return ReportOptions()
+    if not isinstance(node.value, dict):
+        reader.problem(node, "report", "report is a mapping with " + ", ".join(REPORT_KEYS))
+        return ReportOptions()
+    for key, child in node.value.items():
+        if key not in REPORT_KEYS:
+            reader.problem(key_pos(child), f"report.{key}",
+                           f"unknown key{did_you_mean(key, REPORT_KEYS)}; known: " + ", ".join(REPORT_KEYS))
+    reference = _objective_numbers(reader, node.value.get("reference"), "reference", "expected a positive number",
+                                   lambda v: v > 0)
+    tolerance = _objective_numbers(reader, node.value.get("cost_tolerance"), "cost_tolerance",
+                                   "expected a fraction in [0, 1)", lambda v: 0 <= v < 1)
+    for key in [k for k in tolerance if OBJECTIVES[k].source == ERROR]:
+        reader.problem(node.value["cost_tolerance"].value[key], f"report.cost_tolerance.{key}",
+                       "errors have no tolerance: whether two errors tie is the statistics' to say")
+        del tolerance[key]
+    margin = node.value.get("equivalence_pp")
+    equivalence = None
+    if margin is not None:
+        if not _finite_number(margin.value) or not 0 < margin.value < 100:
+            reader.problem(margin, "report.equivalence_pp", "expected percentage points in (0, 100), e.g. 0.3")
+        else:
+            equivalence = float(margin.value)
+    return ReportOptions(reference, equivalence, tolerance)
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _objective_numbers(reader: _Reader, node: Located | None, name: str, expected: str,
+                       valid: Callable[[float], bool]) -> dict[str, float]:
+    """A ``report.NAME`` mapping of known objectives to numbers that satisfy ``valid``."""
     if node is None:
         return {}
-    if not isinstance(node.value, dict) or set(node.value) - {"reference"}:
-        reader.problem(node, "report", "report is a mapping with 'reference', e.g. "
-                       "reference: {val_error: 0.9, gmacs: 0.05}")
+    if not isinstance(node.value, dict):
+        reader.problem(node, f"report.{name}", f"{name} is a mapping of objective -> value")
         return {}
-    child = node.value.get("reference")
-    if child is None:
-        return {}
-    if not isinstance(child.value, dict):
-        reader.problem(child, "report.reference", "reference is a mapping of objective -> value")
-        return {}
-    reference = {}
-    for key, value in child.value.items():
-        if key not in OBJECTIVES:  # the point hypervolumes are measured from, so that campaigns compare
-            reader.problem(key_pos(value), f"report.reference.{key}",
+    numbers = {}
+    for key, value in node.value.items():
+        if key not in OBJECTIVES:
+            reader.problem(key_pos(value), f"report.{name}.{key}",
                            f"unknown objective{did_you_mean(key, OBJECTIVES)}; known: " + ", ".join(OBJECTIVES))
-        elif not isinstance(value.value, (int, float)) or isinstance(value.value, bool) or value.value <= 0:
-            reader.problem(value, f"report.reference.{key}", "expected a positive number")
+        elif not _finite_number(value.value) or not valid(value.value):
+            reader.problem(value, f"report.{name}.{key}", expected)
         else:
-            reference[key] = float(value.value)
-    return reference
+            numbers[key] = float(value.value)
+    return numbers
