@@ -10,8 +10,11 @@ confirm and the schedulers' rankings (a spec's ``report: {cost_tolerance:
 {gmacs: 0.02}}`` overrides it). The defaults: 1% for MACs and parameters,
 which fvcore counts exactly, but a difference that small is no cost a user
 pays (GE changes a ResNet-20's MACs by 0.03-0.5%, below what any timing
-resolves); 5% for latency, the spread of repeated batch-1 timings of one
-network on a loaded CPU (bench/latency_noise.py). The report's reference
+resolves); 10% for latency: repeated batch-1 timings of one network (each
+the median of 10 runs) vary by 5-8% (coefficient of variation) on an idle
+2-core CPU, 8-15% from their 10th to 90th percentile, and by 25-60% while
+another thread trains (bench/latency_noise.py), so smaller differences are
+not measured ones. The report's reference
 point, the spec's constraints, labels, units and formats are read from here
 too, never restated.
 """
@@ -50,7 +53,7 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
               "millions of parameters no point exceeds; default: the space's largest", tolerance=0.01),
     Objective("latency_ms", "latency at batch 1 (ms, on the campaign's device)", "ms at batch 1", LATENCY, ".2f",
               "milliseconds (batch 1) no point takes longer; default: the slowest point the campaign measured",
-              tolerance=0.05),
+              tolerance=0.10),
 )}
 DEFAULT_OBJECTIVES = ("val_error", "gmacs")
 

@@ -1,6 +1,7 @@
 """Fidelity calibration on synthetic records with known rank correlations."""
 from __future__ import annotations
 
+import math
 from itertools import permutations
 
 import numpy as np
@@ -164,3 +165,20 @@ def test_report_prints_and_draws_the_calibration(tmp_path):
     assert "| 1 | 8 | -1.00 [-1.00, -1.00] | -1.00 [-1.00, -1.00] |" in text
     assert "First epoch whose cross-seed Spearman interval clears 0.5: 2 (what --grace auto uses)." in text
     assert paths["calibration"] == store.directory / "calibration.png" and paths["calibration"].stat().st_size > 0
+
+
+def test_large_cohorts_get_fisher_intervals_that_match_the_bootstrap():
+    """Above BOOTSTRAP_POINTS points the intervals are Fisher-z ones (Fieller, Hartley and Pearson's
+    variances); at 150 points, where both apply, they agree with the bootstrap's within 0.05."""
+    from search.calibration import BOOTSTRAP_POINTS, correlate, fisher_interval
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(BOOTSTRAP_POINTS)
+    y = 0.6 * x + 0.8 * rng.standard_normal(BOOTSTRAP_POINTS)
+    boot = correlate(x, y, 1)
+    assert fisher_interval(boot.spearman, BOOTSTRAP_POINTS, "spearman") == pytest.approx(boot.spearman_interval, abs=0.05)
+    assert fisher_interval(boot.kendall, BOOTSTRAP_POINTS, "kendall") == pytest.approx(boot.kendall_interval, abs=0.05)
+    big = correlate(np.r_[x, x[:10]], np.r_[y, y[:10]], 1)
+    half = 1.959964 * math.sqrt(1.06 / (BOOTSTRAP_POINTS + 10 - 3))
+    assert big.spearman_interval == pytest.approx((math.tanh(math.atanh(big.spearman) - half),
+                                                   math.tanh(math.atanh(big.spearman) + half)), rel=1e-6)

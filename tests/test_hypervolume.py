@@ -82,3 +82,28 @@ def test_bad_reference_is_one_line_each(tmp_path, capsys):
         f"{spec}:4:15: report.reference.val_eror: unknown objective (did you mean 'val_error'?); known: "
         "val_error, gmacs, params_m, latency_ms",
         f"{spec}:4:37: report.reference.gmacs: expected a positive number"]
+
+
+def test_report_options_read_and_bad_ones_are_one_line_each(tmp_path, capsys):
+    """report: {equivalence_pp, cost_tolerance} reach the space; mistakes name file, line, key."""
+    from gespace.cli import main
+
+    good = tmp_path / "good.yaml"
+    good.write_text("name: r\nbackbone: {arch: cifar_resnet, depth: 8}\nreport:\n"
+                    "  equivalence_pp: 0.3\n  cost_tolerance: {gmacs: 0.02, params_m: 0}\n")
+    options = load_space(good).report
+    assert options.equivalence_pp == 0.3 and options.cost_tolerance == {"gmacs": 0.02, "params_m": 0.0}
+    from gespace.objectives import cost_tolerances
+
+    assert cost_tolerances(options.cost_tolerance) == {"val_error": 0.0, "gmacs": 0.02, "params_m": 0.0,
+                                                       "latency_ms": 0.10}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: r\nbackbone: {arch: cifar_resnet, depth: 8}\nreport:\n"
+                   "  equivalence_pp: -1\n  cost_tolerance: {gmacs: 1.5, val_error: 0.1}\n  adjust: holm\n")
+    assert main(["space", "validate", str(bad)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{bad}:4:19: report.equivalence_pp: expected percentage points in (0, 100), e.g. 0.3",
+        f"{bad}:5:27: report.cost_tolerance.gmacs: expected a fraction in [0, 1)",
+        f"{bad}:5:43: report.cost_tolerance.val_error: errors have no tolerance: whether two errors tie is the "
+        "statistics' to say",
+        f"{bad}:6:3: report.adjust: unknown key; known: reference, equivalence_pp, cost_tolerance"]

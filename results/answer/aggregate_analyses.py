@@ -7,7 +7,9 @@ ANALYSES_DIR/s<seed>/ holds one seed's `gespace analyze selectivity` and
 seed). Writes OUT_DIR/selectivity-seeds.png, prune-seeds.png and prints a
 Markdown summary: per block, each model's median selectivity as mean ± 95% t
 half-width over seeds and the paired GE-θ − baseline difference; per prune
-ratio, the accuracy of each order the same way.
+ratio, the accuracy of each order the same way. Each table's paired differences
+are one family: paired t over seeds, Holm-adjusted (`search.verdicts.adjusted`),
+printed with the interval the adjusted verdict reads.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from search.verdicts import PairTest, Verdict, adjusted  # noqa: E402
+
 
 def mean_half(values: list[float]) -> tuple[float, float]:
     """Mean and 95% t half-width over seeds (nan half-width with one seed)."""
@@ -35,6 +39,24 @@ def mean_half(values: list[float]) -> tuple[float, float]:
 def text(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
     mean, half = mean_half([scale * v for v in values])
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def paired(name: str, differences: list[float]) -> PairTest:
+    """The paired t of per-seed differences (stderr None when they are all equal: nothing to test)."""
+    values = np.asarray(differences, dtype=float)
+    spread = values.std(ddof=1) if len(values) > 1 else 0.0
+    return PairTest(name, "", float(values.mean()), spread / len(values) ** 0.5 if spread > 0 else None,
+                    len(values) - 1, tuple(range(len(values))), "paired t", runs=len(values))
+
+
+def verdict_text(verdict: Verdict, scale: float = 1.0, digits: int = 3) -> str:
+    """'+0.246 [+0.21, +0.28], p 0.003 / Holm 0.008: worse' (the family's interval and verdict)."""
+    test = verdict.test
+    if verdict.interval is None:
+        return f"{scale * test.estimate:+.{digits}f} (identical under every seed)"
+    low, high = (scale * v for v in verdict.interval)
+    return (f"{scale * test.estimate:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}], p {test.p:.3f} / "
+            f"Holm {verdict.p_adjusted:.3f}: {'resolved' if verdict.resolved else 'not resolved'}")
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -68,23 +90,25 @@ def main() -> None:
 
     print(f"### Class selectivity, last stage ({len(seeds)} seeds: median over each block's units; "
           "mean ± 95% t half-width over seeds)\n")
-    print("| block | GE-θ | Baseline | GE-θ − Baseline (paired) |")
+    print("| block | GE-θ | Baseline | GE-θ − Baseline (paired t, Holm over the blocks) |")
     print("|---|---|---|---|")
     blocks = sorted(medians)
-    for block in blocks:
-        ge, base = medians[block]["GE-θ"], medians[block]["Baseline"]
-        diff = [a - b for a, b in zip(ge, base)]
-        print(f"| {block} | {text(ge)} | {text(base)} | {text(diff)} |")
+    verdicts = adjusted([paired(block, [a - b for a, b in zip(medians[block]["GE-θ"], medians[block]["Baseline"])])
+                         for block in blocks])
+    for block, verdict in zip(blocks, verdicts):
+        print(f"| {block} | {text(medians[block]['GE-θ'])} | {text(medians[block]['Baseline'])} "
+              f"| {verdict_text(verdict)} |")
 
     print(f"\n### Gate-ranked pruning ({len(seeds)} seeds: validation accuracy %, mean ± 95% t half-width)\n")
     ratios = sorted({ratio for order, ratio in prune if order != "baseline"})
     print("| ratio | ascending (least important first) | descending (most important first) "
-          "| ascending − descending (paired) |")
+          "| ascending − descending (paired t, Holm over the ratios) |")
     print("|---|---|---|---|")
-    for ratio in ratios:
+    verdicts = adjusted([paired(f"{ratio}", [a - d for a, d in zip(prune[("asc", ratio)], prune[("desc", ratio)])])
+                         for ratio in ratios])
+    for ratio, verdict in zip(ratios, verdicts):
         asc, desc = prune[("asc", ratio)], prune[("desc", ratio)]
-        print(f"| {ratio:.1f} | {text(asc, 100, 2)} | {text(desc, 100, 2)} "
-              f"| {text([a - d for a, d in zip(asc, desc)], 100, 2)} |")
+        print(f"| {ratio:.1f} | {text(asc, 100, 2)} | {text(desc, 100, 2)} | {verdict_text(verdict, 100, 2)} |")
     baseline = {ratio: values for (order, ratio), values in prune.items() if order == "baseline"}
     print("\nBaseline, the same block: " + "; ".join(
         f"ratio {ratio:.0f}: {text(values, 100, 2)}" for ratio, values in sorted(baseline.items())))
