@@ -15,11 +15,11 @@ from ray.tune import Callback, Stopper
 from rich.console import Console
 from rich.live import Live
 
-from gespace.errors import machine_failure_text
 from gespace.grammar import load_space, point_id
 from search import SCHEDULERS, SEARCHERS
 from search.latency import campaign_cost
 from search.progress import CampaignState, Running, plain_line, render
+from search.endings import error_reason, lines, machine_cause
 from search.contract import TrialSettings, TrialSpec, make_record
 from search.records import CONFIRM, FAILED, INTERRUPTED, OK, SEARCH
 from search.schedulers import SuccessiveHalving
@@ -41,48 +41,9 @@ class CampaignHalted(Exception):
     """A failure of the machine stopped the campaign (one line: the cause, where, how to go on)."""
 
 
-# How Ray words a trial that its cluster could not start or lost with its node (in the trial's
-# error text: the exception object is not yet written when Tune reports the error).
-CLUSTER_FAILURES = ("The actor never ran", "its node has died", "NodeDiedError", "LocalRayletDiedError",
-                    "ActorUnschedulableError", "OutOfDiskError")
-
-
-def _machine_cause(trial: Any) -> str | None:
-    """Why a failed trial's failure is the machine's, not its point's: a full disk, or a Ray
-    cluster that could not start it or lost its node; None for the point's own failures (an
-    exception of the trainer, a worker that crashed or ran out of memory)."""
-    text = _error_text(trial)
-    cause = machine_failure_text(text)
-    if cause is None and any(words in text for words in CLUSTER_FAILURES):
-        cause = f"the Ray cluster could not run the trial ({_one_line(text)})"
-    return cause
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _one_line(text: str) -> str:
-    """The last line of a traceback: the exception and its message."""
-    return (_lines(text) or [""])[-1]
-
-
 def _headline(error: BaseException) -> str:
     """The first line of a Ray error's message: its summary (the last lines are details)."""
-    return (_lines(str(error)) or [type(error).__name__])[0]
-
-
-def _error_text(trial: Any) -> str:
-    """A failed trial's traceback, as Tune wrote it ("" if there is none)."""
-    try:
-        return Path(trial.error_file).read_text() if trial.error_file else ""
-    except OSError:
-        return ""
-
-
-def _error_reason(trial: Any) -> str:
-    """The last line of a failed trial's traceback: the exception and its message."""
-    return _one_line(_error_text(trial)) or "trial failed"
+    return (lines(str(error)) or [type(error).__name__])[0]
 
 
 class CampaignCallback(Callback):
@@ -134,12 +95,12 @@ class CampaignCallback(Callback):
         self.refresh(trials, finished=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        cause = _machine_cause(trial)
+        cause = machine_cause(trial)
         if cause:
             self._append(trial, INTERRUPTED, cause)
             self.halted = self.halted or f"{cause} (trial {_unit_name(TrialSpec.of(trial.config))})"
         else:
-            self._append(trial, FAILED, _error_reason(trial))
+            self._append(trial, FAILED, error_reason(trial))
         self.refresh(trials, finished=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -405,13 +366,13 @@ def _scheduler(settings: CampaignSettings, space: Any, store: CampaignStore, gra
     from search.schedulers import MultiObjectiveSH
 
     halving = SuccessiveHalving(max_t=budget, grace=grace, eta=ETA, synchronous=settings.scheduler == "mosha",
-                                min_results=settings.min_results, objectives=settings.objectives)
+                                min_results=settings.min_results, objectives=settings.objectives,
+                                tolerance=space.report.cost_tolerance or None, on_decision=store.append_decision)
     for record in store.latest():  # a resumed campaign's trials, as the rungs saw them
         if record.phase == SEARCH and record.epochs and record.seed is not None:
             results = {e["epoch"]: (e["val_error"],) + tuple(record.objective(o) for o in settings.objectives[1:])
                        for e in record.epochs if e.get("val_error") is not None}
-            halving.restore(record.unit, results, record.epochs_done,
-                            exempt=record.exempt)
+            halving.restore(record.unit, results, record.epochs_done, exempt=record.exempt, status=record.status)
     return MultiObjectiveSH(halving, settings.objectives), halving
 
 

@@ -19,17 +19,20 @@ T = TypeVar("T", bound=Scored)
 
 
 def dominance(values: np.ndarray | Sequence[Sequence[float]], objectives: Sequence[str],
-              error_tolerance: float = 0.0, tolerance: Mapping[str, float] | None = None) -> np.ndarray:
+              error_tolerance: float | np.ndarray = 0.0, tolerance: Mapping[str, float] | None = None) -> np.ndarray:
     """``values`` [..., n, k] (objectives in that order) -> bool [..., n, n]: [i, j] where item i
     dominates item j, no worse in every objective and better in one.
 
     Costs within their relative ``tolerance`` of each other (`gespace.objectives.cost_tolerances`:
     the registry's, or a spec's overrides) count as equal: i is no worse than j in a cost when
     c_i <= c_j + t max(|c_i|, |c_j|), better when c_i < c_j - t max(|c_i|, |c_j|). Errors tie
-    within ``error_tolerance`` (absolute), since whether two errors tie is for the caller's
-    statistics to say (0: as measured).
+    within ``error_tolerance`` (absolute: a number, or one per pair [..., n, n]), since whether
+    two errors tie is for the caller's statistics to say (0: as measured).
     """
     values = np.asarray(values, dtype=float)
+    error_tolerance = np.asarray(error_tolerance, dtype=float)
+    if error_tolerance.ndim >= 2:
+        error_tolerance = error_tolerance[..., None]
     tolerances = cost_tolerances(tolerance)
     error = np.array([OBJECTIVES[o].source == ERROR for o in objectives])
     relative = np.array([tolerances[o] for o in objectives])
@@ -38,7 +41,7 @@ def dominance(values: np.ndarray | Sequence[Sequence[float]], objectives: Sequen
     return (a <= b + slack).all(-1) & (a < b - slack).any(-1)
 
 
-def non_dominated(values: np.ndarray, objectives: Sequence[str], error_tolerance: float = 0.0,
+def non_dominated(values: np.ndarray, objectives: Sequence[str], error_tolerance: float | np.ndarray = 0.0,
                   tolerance: Mapping[str, float] | None = None) -> np.ndarray:
     """``values`` [..., n, k] -> bool [..., n]: the items nothing dominates (`dominance`).
 
@@ -51,7 +54,7 @@ def non_dominated(values: np.ndarray, objectives: Sequence[str], error_tolerance
     """
     values = np.asarray(values, dtype=float)
     sources = [OBJECTIVES[o].source for o in objectives]
-    general = (len(objectives) != 2 or sources.count(ERROR) != 1 or error_tolerance != 0.0
+    general = (len(objectives) != 2 or sources.count(ERROR) != 1 or np.any(error_tolerance)
                or not np.isfinite(values).all())
     if not general:
         error_column = sources.index(ERROR)

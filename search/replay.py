@@ -5,6 +5,13 @@ replaying them through `SuccessiveHalving` in a chosen launch order and with
 chosen epoch durations shows, deterministically, which trials a scheduler
 would have stopped, promoted and finished. Tests use it to show that the
 synchronous mode's decisions do not depend on launch order.
+
+A recorded campaign holds each unit's curve only as far as its own scheduler
+let it train: a unit the replay promotes past the end of its recorded curve
+has unknown later errors. The replay ends it there as ``truncated`` (gone:
+its place is not passed on, as for a unit that fails after its promotion) and
+counts it in `Replay.truncated`, so a comparison of schedulers on recorded
+campaigns can say how much of it rests on curves that were never trained.
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from search.records import TrialRecord
+from search.records import OK, SEARCH, STOPPED, TrialRecord
 from search.schedulers import SuccessiveHalving, Unit
 
 
@@ -27,13 +34,22 @@ class Curve:
 
 
 def curves_from_records(records: Sequence[TrialRecord], costs: Sequence[str] = ("gmacs",)) -> list[Curve]:
-    """The learning curves a campaign recorded (trials with a measured epoch)."""
-    curves = []
+    """The learning curves of a campaign's search phase (what its scheduler decided on), one per
+    (point, seed) unit: a promoted unit's records are segments of one curve, so the longest is
+    kept; confirmation runs are left out. Exempt units (anchors, the calibration cohort) keep the
+    campaign's rule (`search.records.exempt_from_stopping`)."""
+    longest: dict[Unit, TrialRecord] = {}
     for record in records:
+        if record.phase != SEARCH or record.seed is None:
+            continue
+        kept = longest.get(record.unit)
+        if kept is None or len(record.epochs) > len(kept.epochs):
+            longest[record.unit] = record
+    curves = []
+    for unit, record in longest.items():
         errors = [e["val_error"] for e in record.epochs if e.get("val_error") is not None]
         if errors:
-            curves.append(Curve((record.id, record.seed), errors, tuple(getattr(record.cost, c) for c in costs),
-                                exempt=record.exempt))
+            curves.append(Curve(unit, errors, tuple(getattr(record.cost, c) for c in costs), exempt=record.exempt))
     return curves
 
 
@@ -41,6 +57,7 @@ def curves_from_records(records: Sequence[TrialRecord], costs: Sequence[str] = (
 class Replay:
     epochs: dict[Unit, int] = field(default_factory=dict)  # epochs each unit trained in the end
     promoted: dict[int, set[Unit]] = field(default_factory=dict)  # rung epoch -> units promoted there
+    truncated: set[Unit] = field(default_factory=set)  # promoted past the end of their recorded curve
 
     def finished(self, max_t: int) -> set[Unit]:
         return {u for u, e in self.epochs.items() if e >= max_t}
@@ -54,6 +71,7 @@ def replay(halving: SuccessiveHalving, curves: Sequence[Curve], *, workers: int 
     pending = list(curves)
     clock, busy = 0.0, []  # heap of (time the unit's next epoch ends, sequence, unit, epoch)
     trained: dict[Unit, int] = {}
+    truncated: set[Unit] = set()
     sequence = 0
 
     def start(unit: Unit, epoch: int) -> None:
@@ -67,6 +85,10 @@ def replay(halving: SuccessiveHalving, curves: Sequence[Curve], *, workers: int 
                 halving.done_launching()
             promoted = halving.promotions()  # continued before new units start, as the searcher does
             for unit in promoted:
+                if trained[unit] >= len(by_unit[unit].errors):  # its later errors were never recorded
+                    truncated.add(unit)
+                    halving.end(unit, trained[unit], "truncated")
+                    continue
                 halving.add(unit)
                 start(unit, trained[unit] + 1)
             if promoted:
@@ -83,9 +105,12 @@ def replay(halving: SuccessiveHalving, curves: Sequence[Curve], *, workers: int 
         curve = by_unit[unit]
         trained[unit] = epoch
         go_on = halving.result(unit, epoch, (curve.errors[epoch - 1],) + tuple(curve.costs))
-        if go_on and epoch < min(halving.max_t, len(curve.errors)):
+        if go_on and epoch < halving.max_t and epoch < len(curve.errors):
             start(unit, epoch + 1)
+        elif go_on and epoch < halving.max_t:  # continued past its recorded curve
+            truncated.add(unit)
+            halving.end(unit, epoch, "truncated")
         else:
-            halving.end(unit, epoch)
+            halving.end(unit, epoch, OK if epoch >= halving.max_t else STOPPED)
         fill()
-    return Replay(trained, {r.epoch: set(r.promoted) for r in halving.rungs})
+    return Replay(trained, {r.epoch: set(r.promoted) for r in halving.rungs}, truncated)

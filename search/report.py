@@ -15,9 +15,10 @@ from search.figures import plot_calibration, plot_fronts, plot_hypervolume
 from search.hypervolume import history, replica_band
 from search.latency import OBJECTIVE as LATENCY_OBJECTIVE, latency_note
 from search.records import CONFIRM, SEARCH
+from search.store import CampaignStore
 from search.render import csv_text, markdown_table, print_section, report_console, rich_table, section_markdown
 from search.sections import (REPLICA_COLUMNS, TRIAL_COLUMNS, Section, campaign_bounds, campaign_calibration,
-                             campaign_judging,
+                             campaign_judging, decisions_section,
                              calibration_section, campaign_sections, hypervolume_section, labeller, load_campaigns,
                              replica_rows, trial_row)
 
@@ -49,6 +50,9 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
             if device_note and section.csv_name in ("pareto.csv", "confirmed.csv"):
                 section.notes.append(device_note)
         sections += campaign_parts
+        decisions = CampaignStore(directory).decisions()
+        if decisions:
+            sections.append(decisions_section(name, decisions, records, labels[name], multi))
         plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
                         "confirmed" if CONFIRM in by_phase else "search"))
         calibration, budget = campaign_calibration(records)

@@ -389,6 +389,42 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
     return sections, by_phase
 
 
+DECISION_COLUMNS = ("campaign", "rung", "mode", "results", "places", "promoted", "unranked", "error_tie_pp",
+                    "cost_tolerance")
+
+
+def decisions_section(campaign: str, decisions: list[dict], records: list[TrialRecord],
+                      label: Callable[[TrialRecord], str], multi: bool) -> Section:
+    """The successive-halving scheduler's decisions (its audit trail, decisions.jsonl): per rung
+    and moment, how many results it ranked, how many places it had, what it promoted, what had no
+    error to rank, and the tolerances that made ties."""
+    title = (f"{campaign}: " if multi else "") + "Scheduler decisions (successive halving)"
+    names = {r.id: label(r) for r in records}
+    rows, seen = [], set()
+    for d in decisions:
+        key = (d["rung"], d.get("complete"), json.dumps(d["promoted"]), d.get("results"))
+        if key in seen or not (d["promoted"] or d.get("complete")):  # a resumed campaign repeats a rung's close
+            continue
+        seen.add(key)
+        tie = d.get("error_tolerance") or {}
+        rows.append({"campaign": campaign, "rung": str(d["rung"]),
+                     "mode": d.get("mode", "") + (", complete" if d.get("complete") else ""),
+                     "results": str(d.get("results", len(d["ranking"]))), "places": str(d.get("places", "")),
+                     "promoted": "; ".join(f"{names.get(pid, pid)} (seed {seed})" for pid, seed in d["promoted"])
+                                 or "none",
+                     "unranked": "; ".join(f"{names.get(pid, pid)} (seed {seed})" for pid, seed in d.get("unranked", [])),
+                     "error_tie_pp": (f"{100 * tie['same seed']:.2f} same seed, {100 * tie['across seeds']:.2f} across"
+                                      if tie else ""),
+                     "cost_tolerance": ", ".join(f"{o} {100 * t:g}%" for o, t in (d.get("cost_tolerance") or {}).items())})
+    notes = ["Each rung ranks its searched (point, seed) units by non-dominated sorting of (error at the rung, "
+             "costs), errors within the seed noise of their difference and costs within their tolerance counting "
+             "as equal, then by error within a front; a unit without an error (diverged, failed) ranks last and is "
+             "never promoted. Synchronous: ceil(n/3) of a complete rung; asynchronous: at most floor(n/3) of the n "
+             "results so far. decisions.jsonl in the campaign directory keeps every ranking."] if rows else []
+    return Section(title, DECISION_COLUMNS if multi else DECISION_COLUMNS[1:], rows, notes, None,
+                   ("results", "places", "error_tie_pp", "cost_tolerance"))
+
+
 def campaign_bounds(directory: str | Path, objectives: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
     """The hypervolume ideal and reference points of a campaign's space (`search.hypervolume`), cached."""
     from gespace.grammar import load_space

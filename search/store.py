@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from gespace.files import MAX_FILE_BYTES, InputError, decode, parse_json, read_json
+from gespace.files import MAX_FILE_BYTES, InputError, decode, parse_json, read_json, read_text
 from search.records import INTERRUPTED, RecordError, TrialRecord
 
 TRIALS = "trials.jsonl"
@@ -36,6 +36,7 @@ SETTINGS = "campaign.json"
 ENVIRONMENT = "environment.json"
 LOCK = "driver.lock"
 CONFIRMATION = "confirmation.json"
+DECISIONS = "decisions.jsonl"  # the successive-halving scheduler's promotion decisions (the audit trail)
 
 
 class StoreError(Exception):
@@ -160,13 +161,32 @@ class CampaignStore:
     def append(self, record: TrialRecord) -> None:
         """Append one record atomically (one write of one line, then fsync)."""
         self.repair()  # never glue a record onto a torn fragment
-        line = (json.dumps(record.to_json(), sort_keys=True, default=_jsonable) + "\n").encode()
-        fd = os.open(self.trials_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        _append_line(self.trials_path, record.to_json())
+
+    def append_decision(self, decision: dict[str, Any]) -> None:
+        """Keep one of the scheduler's decisions (`search.schedulers.SuccessiveHalving.decisions`)."""
+        _append_line(self.directory / DECISIONS, decision)
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """The scheduler's decisions, in the order made ([] before any); a torn last line (a killed
+        driver's) is skipped, and a complete line that is not a decision is refused naming it."""
+        path = self.directory / DECISIONS
+        if not path.exists():
+            return []
         try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            text = read_text(path, "decision log", max_bytes=64 * MAX_FILE_BYTES)
+        except InputError as err:
+            raise StoreError(str(err)) from None
+        decisions = []
+        for number, line in enumerate(text.split("\n")[:-1], 1):
+            try:
+                decision = parse_json(line, f"{path}:{number}")
+            except InputError as err:
+                raise CorruptRecords(f"{err}; not a scheduler decision") from None
+            if not isinstance(decision, dict) or not {"rung", "ranking", "promoted"} <= set(decision):
+                raise CorruptRecords(f"{path}:{number}: not a scheduler decision")
+            decisions.append(decision)
+        return decisions
 
     def records(self) -> list[TrialRecord]:
         """Every complete record, in the order written; a torn last line is skipped.
@@ -224,6 +244,17 @@ class CampaignStore:
         """The records of units whose latest trial a failure of the machine ended: to train again."""
         latest = {record.unit: record for record in self._iter_records()}
         return [record for record in latest.values() if record.status == INTERRUPTED]
+
+
+def _append_line(path: Path, data: Any) -> None:
+    """Append ``data`` as one JSON line: one write on an O_APPEND file, then fsync."""
+    line = (json.dumps(data, sort_keys=True, default=_jsonable) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _jsonable(value: Any) -> Any:

@@ -211,9 +211,9 @@ def test_seeds_anchors_and_confirmation(tmp_path):
 
 def test_multi_objective_successive_halving_with_calibration(tmp_path):
     """mosha on 3 epochs (a rung at epoch 1) beside a calibration cohort of 4 points x 2 seeds; the
-    searched points that went on are the best third at the rung by non-dominated sorting."""
-    from search.schedulers import promotion_order
-    from search.statistics import noise_by_epoch
+    searched points that went on are the best third at the rung by non-dominated sorting, as the
+    campaign's decisions.jsonl says."""
+    from search.schedulers import SuccessiveHalving
 
     spec = write(tmp_path, SPEC.replace("epochs: 2", "epochs: 3").split("anchors:")[0]
                  + "anchors:\n  baseline: {ge.placement.stages: []}\n")
@@ -229,10 +229,15 @@ def test_multi_objective_successive_halving_with_calibration(tmp_path):
     grace = 1
     went_on = {r.unit for r in searched if r.epochs_done == 3}
     # The searched trials that went on are the best third at the rung by non-dominated sorting of
-    # (error at the rung, GMACs), errors within the cohort's seed noise there counting as equal.
-    sigma = noise_by_epoch(cohort)[grace].sigma
-    at_rung = {r.unit: (r.epochs[grace - 1]["val_error"], r.cost.gmacs) for r in searched}
-    assert went_on == set(promotion_order(at_rung, ("val_error", "gmacs"), sigma)[:2])
+    # (error at the rung, GMACs), errors within the cohort's seed noise there counting as equal: the
+    # campaign's recorded decision, and the same decision remade from the records.
+    decision = next(d for d in store.decisions() if d["rung"] == grace and d["complete"])
+    assert went_on == {tuple(u) for u in decision["promoted"]} and len(went_on) == 2
+    remade = SuccessiveHalving(max_t=3, grace=grace, eta=3)
+    for r in records:
+        remade.restore(r.unit, {grace: (r.epochs[grace - 1]["val_error"], r.cost.gmacs)}, grace, exempt=r.calibration)
+    remade.done_launching()
+    assert set(remade.promotions()) == went_on
     assert all(r.status == "stopped" and r.epochs_done == grace for r in searched if r.unit not in went_on)
     # A promoted trial continued its checkpoint in a second Tune trial: one record with the whole history.
     assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] and r.status == "ok" for r in searched
