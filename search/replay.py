@@ -19,7 +19,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from search.records import OK, SEARCH, STOPPED, TrialRecord
+from search.records import FAILED, OK, SEARCH, STOPPED, TrialRecord
 from search.schedulers import SuccessiveHalving, Unit
 
 
@@ -64,9 +64,10 @@ class Replay:
 
 
 def replay(halving: SuccessiveHalving, curves: Sequence[Curve], *, workers: int = 2,
-           durations: dict[Unit, float] | None = None) -> Replay:
+           durations: dict[Unit, float] | None = None, failures: dict[Unit, int] | None = None) -> Replay:
     """Run ``curves`` in their order on ``workers`` simulated slots (an epoch of unit u takes
-    ``durations[u]``, default 1) with ``halving`` deciding; a promoted unit continues its curve."""
+    ``durations[u]``, default 1) with ``halving`` deciding; a promoted unit continues its curve.
+    A unit in ``failures`` fails while training that epoch (it reports nothing for it)."""
     by_unit = {c.unit: c for c in curves}
     pending = list(curves)
     clock, busy = 0.0, []  # heap of (time the unit's next epoch ends, sequence, unit, epoch)
@@ -103,6 +104,10 @@ def replay(halving: SuccessiveHalving, curves: Sequence[Curve], *, workers: int 
     while busy:
         clock, _, unit, epoch = heapq.heappop(busy)
         curve = by_unit[unit]
+        if (failures or {}).get(unit) == epoch:
+            halving.end(unit, epoch - 1, FAILED)
+            fill()
+            continue
         trained[unit] = epoch
         go_on = halving.result(unit, epoch, (curve.errors[epoch - 1],) + tuple(curve.costs))
         if go_on and epoch < halving.max_t and epoch < len(curve.errors):
