@@ -104,6 +104,7 @@ def make_record(spec: TrialSpec, last: dict[str, Any] | None, history: list[dict
         budget=spec.point.get("train.epochs"),
         val_error=last.get("val_error") if status in MEASURED else None,
         best_val_error=best_error(epochs), test_error=last.get("test_error") if status == OK else None,
+        images=last.get("images") if status == OK else None,
         reason=reason or last.get("reason"), wall_time=total("time_total_s", "wall_time"),
         train_time=total("train_time", "train_time"), setup_time=total("setup_time", "setup_time"),
         started_at=before.started_at if before else last.get("started_at"), finished_at=last.get("finished_at"),

@@ -12,11 +12,14 @@ before it broke).
 """
 from __future__ import annotations
 
+import binascii
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-SCHEMA = 2
+from gespace.images import ImageBits
+
+SCHEMA = 3  # 3: per-image correctness (images); 2: no made-up errors of unfinished trials
 
 # Statuses, the one definition. A trial the trainer ran ends as ok (its whole
 # budget), stopped (early-stopped by the scheduler: a lower-fidelity result),
@@ -103,6 +106,9 @@ class TrialRecord:
     phase: str = SEARCH
     calibration: bool = False  # of the calibration cohort: full budget whatever the scheduler says
     node: str | None = None  # the Ray node that trained it (None in records written before 2026-12-06)
+    # A finished trial's per-image correctness: split ("val", "test") -> `gespace.images.ImageBits`
+    # as JSON (None in records of schema 2 and older: their intervals count seeds only).
+    images: dict[str, dict[str, Any]] | None = None
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -132,6 +138,11 @@ class TrialRecord:
     def epochs_done(self) -> int:
         return len(self.epochs)
 
+    def bits(self, split: str) -> ImageBits | None:
+        """Which images of ``split`` ("val" or "test") it classified right, where recorded."""
+        data = (self.images or {}).get(split)
+        return ImageBits.from_json(data) if data else None
+
     def objective(self, name: str) -> float | None:
         """An objective's value: val_error from the record, a cost (gmacs, params_m, latency_ms, ...)
         from its cost."""
@@ -155,6 +166,11 @@ class TrialRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
         values["cost"] = CostFigures.of(values.get("cost") or {})
+        for split, bits in (values.get("images") or {}).items():
+            try:
+                ImageBits.from_json(bits)
+            except (KeyError, TypeError, ValueError, binascii.Error) as err:
+                raise RecordError(f"images.{split}: not per-image bits ({err})") from None
         return cls(**values)
 
 
@@ -193,7 +209,7 @@ def best_error(epochs: list[dict[str, Any]]) -> float | None:
 def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     """Schema 1 (before 2026-11-26) stored a made-up val_error of 1.0 for trials that did not
     finish, also as a repeated last epoch."""
-    data = {**data, "schema": SCHEMA}
+    data = {**data, "schema": 2}
     if data.get("status") not in MEASURED:
         epochs = data.get("epochs") or []
         if len(epochs) >= 2 and epochs[-1].get("epoch") == epochs[-2].get("epoch"):

@@ -179,6 +179,17 @@ def _tolerance_note(objectives: Sequence[str], judging: Judging) -> str | None:
             "in the spec overrides): a cheaper point must be cheaper by more than that to dominate.")
 
 
+def _images_note(summaries: Sequence[PointSummary]) -> str:
+    """What the intervals count: seeds and images where the records carry per-image bits."""
+    counted = sum(s.error.images for s in summaries)
+    if not counted:
+        return ("Intervals count seeds only: these records carry no per-image bits (written before record "
+                "schema 3), or no point has them under two seeds.")
+    return (f"Intervals of {counted} of {len(summaries)} points count seeds and images (two-way random model "
+            "over the runs' per-image bits, search/components.py); the others, with one seed or records without "
+            "bits, count seeds only.")
+
+
 def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, odds: FrontOdds,
                   objectives: Sequence[str], judging: Judging, title: str, columns: Sequence[str],
                   csv_name: str | None, label: Callable[[PointSummary], str]) -> Section:
@@ -197,6 +208,7 @@ def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, od
         notes.append(tolerance)
     if noise.known and any(s.single_seed for s in rows):
         notes.append(SINGLE_SEED_NOTE)
+    notes.append(_images_note(summaries))
     return Section(title, columns, [_summary_row(campaign, s, label) for s in rows], notes, csv_name,
                    tuple(c for c in ("params_m", "gmacs") if c not in objectives))
 
@@ -244,6 +256,15 @@ def _family_notes(verdicts: Sequence[Verdict], family: str, experiment: Experime
     if not experiment.equal_variances:
         notes.append(f"The points' variances differ (Brown-Forsythe p = {experiment.p_equal_variances:.3f}): "
                      "each pair is judged on its own runs (paired t, else Welch), not the pooled variance.")
+    image_wise = sum(v.test.method == "images and seeds" for v in verdicts)
+    if image_wise:
+        notes.append(f"{image_wise} of {len(verdicts)} comparisons are image by image over their common seeds "
+                     "(both points' records carry per-image bits): the two-way random model of the error "
+                     "differences counts the test set's own noise and pairs the images (search/components.py).")
+    if any("in place of" in p for p in procedures):
+        notes.append("Dunnett and Tukey need every pair on the one blocked model: where pairs share no seed, the "
+                     "variances differ or the pairs are compared image by image, the family is adjusted by "
+                     "--adjust instead, and the rows say so.")
     return notes
 
 
@@ -355,7 +376,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
         columns = shown(COMPARISON_COLUMNS)
         if phase == SEARCH:
             metric = "validation error"
-            experiment = Experiment({s.id: s.errors for s in summaries})
+            experiment = Experiment({s.id: s.errors for s in summaries}, bits={s.id: s.bits["val"] for s in summaries})
             comparisons = comparison_section(
                 campaign, experiment, compared, anchors, judging, names, metric,
                 f"{prefix}Front points: compared with the anchors", columns, "comparisons.csv")
@@ -376,7 +397,9 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
         else:
             on_test = all(s.tests for s in summaries)
             metric = "test error" if on_test else "validation error"
-            experiment = Experiment({s.id: (s.tests if on_test else s.errors) for s in summaries})
+            split = "test" if on_test else "val"
+            experiment = Experiment({s.id: (s.tests if on_test else s.errors) for s in summaries},
+                                    bits={s.id: s.bits[split] for s in summaries})
             comparisons = comparison_section(
                 campaign, experiment, compared, anchors, judging, names, metric,
                 f"{prefix}Confirmed: compared with the anchors on {metric}", columns, "confirmed-comparisons.csv")

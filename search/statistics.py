@@ -31,6 +31,7 @@ import numpy as np
 from scipy import stats
 
 from gespace.objectives import DEFAULT_OBJECTIVES
+from search.components import two_way
 from search.design import fit_blocked
 from search.pareto import non_dominated
 from search.records import OK, CostFigures, TrialRecord
@@ -122,12 +123,14 @@ def noise_by_epoch(records: Iterable[TrialRecord]) -> dict[int, Noise]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean over seeds, its standard error and degrees of freedom (None: noise unknown)."""
+    """A mean over seeds, its standard error and degrees of freedom (None: noise unknown);
+    ``images``: the interval counts the evaluation images as well as the seeds."""
 
     mean: float
     n: int
     stderr: float | None
-    df: int
+    df: float
+    images: bool = False
 
     def interval(self, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
         if self.stderr is None:
@@ -141,6 +144,28 @@ def estimate(values: Sequence[float], noise: Noise) -> Estimate:
     n = len(values)
     stderr = noise.sigma / math.sqrt(n) if noise.known else None
     return Estimate(float(np.mean(values)), n, stderr, noise.df)
+
+
+Bits = dict[int, tuple[str, np.ndarray]]  # seed -> (the split's identity, one bool per image: right)
+
+
+def image_estimate(bits: Bits) -> Estimate | None:
+    """The error over seeds and images with the two-way random model's interval
+    (`search.components`), for two seeds or more on one split; None otherwise."""
+    if len(bits) < 2 or len({split for split, _ in bits.values()}) != 1:
+        return None
+    result = two_way(np.array([~correct for _, correct in bits.values()], dtype=float))
+    return Estimate(result.mean, result.seeds, result.stderr, result.df, images=True)
+
+
+def record_bits(records: Iterable[TrialRecord], split: str) -> Bits:
+    """The per-image bits of ``split`` that ``records`` (one point's runs) carry, by seed."""
+    found = {}
+    for record in records:
+        bits = record.bits(split)
+        if bits is not None:
+            found[record.seed] = (bits.split, bits.correct())
+    return found
 
 
 @dataclass
@@ -158,6 +183,7 @@ class PointSummary:
     p_front: float | None = None
     p_best: float | None = None  # probability of the lowest validation error
     records: list[TrialRecord] = field(default_factory=list, repr=False)
+    bits: dict[str, Bits] = field(default_factory=dict, repr=False)  # "val", "test" -> per-image bits
 
     @property
     def single_seed(self) -> bool:
@@ -169,7 +195,9 @@ class PointSummary:
 
 def summarise(records: Iterable[TrialRecord], noise: Noise) -> list[PointSummary]:
     """Full-budget records grouped by point (in first-seen order), each with its error estimate
-    (test errors with the seed noise of test error, pooled the same way)."""
+    (test errors with the seed noise of test error, pooled the same way). Where a point's runs
+    carry per-image bits under two seeds or more, its intervals count the images too
+    (`image_estimate`); else the seeds alone."""
     groups: dict[str, list[TrialRecord]] = {}
     for record in full_budget(records):
         groups.setdefault(record.id, []).append(record)
@@ -179,10 +207,14 @@ def summarise(records: Iterable[TrialRecord], noise: Noise) -> list[PointSummary
     summaries = []
     for pid, group in groups.items():
         errors = {r.seed: r.val_error for r in group}
+        bits = {split: record_bits(group, split) for split in ("val", "test")}
+        val = image_estimate(bits["val"]) if len(bits["val"]) == len(errors) else None
+        test = image_estimate(bits["test"]) if len(bits["test"]) == len(tests[pid]) else None
         summaries.append(PointSummary(
             pid, group[0].name, group[0].point, group[0].cost, errors, tests[pid],
-            estimate(list(errors.values()), noise),
-            estimate(list(tests[pid].values()), test_noise) if tests[pid] else None, records=group))
+            val or estimate(list(errors.values()), noise),
+            test or (estimate(list(tests[pid].values()), test_noise) if tests[pid] else None),
+            records=group, bits=bits))
     return summaries
 
 

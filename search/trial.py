@@ -64,7 +64,8 @@ def run_trial(config: dict[str, Any]) -> None:
     last = history[-1] if history else last
     curves.close(result.test_error, last.get("epoch", 0))
     final = {**fixed, **last, "history": history, "status": result.status, "reason": result.reason or None,
-             "test_error": result.test_error, "epoch": last.get("epoch", 0), "train_time": result.wall_time,
+             "test_error": result.test_error, "images": result.images or None, "epoch": last.get("epoch", 0),
+             "train_time": result.wall_time,
              "setup_time": setup_time, "started_at": started_at, "finished_at": time.time()}
     if result.status != OK:
         final.pop("val_error", None)  # not measured at the end: schedulers skip a result without it

@@ -14,7 +14,11 @@ adjusted for, by which procedure, with intervals that agree with the verdict.
   3 runs or more), every pair uses its own runs: the paired t over its common
   seeds, else Welch;
 - a single run against one without common seeds: the means on the one-way
-  pooled noise, the only noise there is.
+  pooled noise, the only noise there is;
+- where both points' records carry per-image bits for two common seeds or more
+  on the same split: image by image and seed by seed (`search.components`: the
+  two-way random model of the differences), which counts the test set's own
+  noise and pairs the images; this takes precedence over all of the above.
 
 ``check_p`` is the plain paired t over the common seeds (Welch without two),
 raw, shown beside the verdict as a check on the model.
@@ -27,7 +31,8 @@ raw, shown beside the verdict as a check on the model.
   when the adjusted p-value is below alpha (for Holm, the step-down's own
   level for that comparison; Bonferroni's simultaneous intervals are wider
   and would disagree with its verdicts).
-- `many_to_one` (Dunnett): every point against a control; simultaneous
+- `many_to_one` (Dunnett): every point against a control (where the pairs are
+  image-wise, the ``--adjust`` procedure on them instead, and the row says so); simultaneous
   intervals from the multivariate t of the contrasts' correlations
   (`scipy.stats.multivariate_t`, as `scipy.stats.dunnett` computes it for a
   one-way layout, which the tests check), on the blocked model's residual
@@ -54,7 +59,9 @@ import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
 
+from search.components import two_way
 from search.design import BlockedFit, fit_blocked
+from search.statistics import Bits
 
 ALPHA = 0.05
 POWER = 0.8
@@ -114,8 +121,10 @@ class Experiment:
     """One metric's full-budget runs of a set of points (point id -> seed -> value), with the
     blocked model fitted once (``blocks=False``: the one-way layout, seeds ignored)."""
 
-    def __init__(self, runs: Mapping[str, Mapping[int | None, float]], blocks: bool = True) -> None:
+    def __init__(self, runs: Mapping[str, Mapping[int | None, float]], blocks: bool = True,
+                 bits: Mapping[str, Bits] | None = None) -> None:
         self.runs = {pid: dict(values) for pid, values in runs.items() if values}
+        self.bits = {pid: dict(b) for pid, b in (bits or {}).items() if b}
         self.fit: BlockedFit = fit_blocked(self.runs, blocks)
         self.pooled: BlockedFit = fit_blocked(self.runs, blocks=False)
         groups = [list(v.values()) for v in self.runs.values() if len(v) >= 3]
@@ -129,12 +138,28 @@ class Experiment:
     def mean(self, point: str) -> float:
         return float(np.mean(list(self.runs[point].values())))
 
+    def image_seeds(self, point: str, reference: str) -> tuple:
+        """The common seeds under which both points' runs carry bits of one split (two or more:
+        the pair is compared image by image), else ()."""
+        a, b = self.bits.get(point, {}), self.bits.get(reference, {})
+        common = tuple(sorted(set(a) & set(b), key=repr))
+        splits = {a[s][0] for s in common} | {b[s][0] for s in common}
+        return common if len(common) >= 2 and len(splits) == 1 else ()
+
     def pair(self, point: str, reference: str) -> PairTest:
         a, b = self.runs[point], self.runs[reference]
         common = tuple(sorted(set(a) & set(b), key=repr))
         i, j = self.fit.index(point), self.fit.index(reference)
         check = _check_p(a, b, common)
         runs = min(len(a), len(b))
+        image_seeds = self.image_seeds(point, reference)
+        if image_seeds:
+            # Error differences per (seed, image): (1 - right_point) - (1 - right_reference).
+            differences = np.array([self.bits[reference][s][1].astype(float) - self.bits[point][s][1]
+                                    for s in image_seeds])
+            result = two_way(differences)
+            return PairTest(point, reference, result.mean, result.stderr or None, result.df, image_seeds,
+                            "images and seeds", check, len(image_seeds))
         if self.equal_variances and self.fit.linked(i, j) and self.fit.known:
             estimate, stderr = self.fit.contrast(i, j)
             return PairTest(point, reference, estimate, stderr, self.fit.df, common, "blocked model", check, runs)
@@ -229,10 +254,13 @@ def adjusted(tests: Sequence[PairTest], method: str = "holm", margin: float | No
 
 
 def _joint_ready(experiment: Experiment, points: Sequence[str]) -> bool:
-    """Whether a simultaneous procedure can run on the blocked model for ``points``."""
+    """Whether a simultaneous procedure can run on the blocked model for ``points`` (not where
+    their pairs are compared image by image: those go to the family's adjustment)."""
     fit = experiment.fit
     indices = [fit.index(p) for p in points]
-    return experiment.equal_variances and fit.known and len({fit.component[i] for i in indices}) == 1
+    image_wise = any(experiment.image_seeds(a, b) for a in points for b in points if a != b)
+    return (experiment.equal_variances and fit.known and len({fit.component[i] for i in indices}) == 1
+            and not image_wise)
 
 
 def many_to_one(experiment: Experiment, control: str, points: Sequence[str], margin: float | None = None,
@@ -243,7 +271,7 @@ def many_to_one(experiment: Experiment, control: str, points: Sequence[str], mar
     if not tests:
         return []
     if not _joint_ready(experiment, [control, *points]):
-        return [replace(v, procedure=f"{v.procedure} (Dunnett needs one blocked model)")
+        return [replace(v, procedure=f"{v.procedure} (in place of Dunnett)")
                 for v in adjusted(tests, fallback, margin, alpha)]
     fit = experiment.fit
     rows = [fit.index(control)] + [fit.index(p) for p in points]
@@ -269,7 +297,7 @@ def all_pairs(experiment: Experiment, points: Sequence[str], margin: float | Non
     if not tests:
         return []
     if not _joint_ready(experiment, points):
-        return [replace(v, procedure=f"{v.procedure} (Tukey needs one blocked model)")
+        return [replace(v, procedure=f"{v.procedure} (in place of Tukey)")
                 for v in adjusted(tests, fallback, margin, alpha)]
     k, df = len(points), experiment.fit.df
     critical = float(stats.studentized_range.ppf(1 - alpha, k, df)) / math.sqrt(2)

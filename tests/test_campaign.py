@@ -239,6 +239,13 @@ def test_multi_objective_successive_halving_with_calibration(tmp_path):
     remade.done_launching()
     assert set(remade.promotions()) == went_on
     assert all(r.status == "stopped" and r.epochs_done == grace for r in searched if r.unit not in went_on)
+    # Every full-budget record carries which validation and test images it classified right.
+    for r in records:
+        if r.status == "ok":
+            assert 1 - r.bits("test").correct().mean() == pytest.approx(r.test_error)
+            assert 1 - r.bits("val").correct().mean() == pytest.approx(r.val_error)
+        else:
+            assert r.images is None
     # A promoted trial continued its checkpoint in a second Tune trial: one record with the whole history.
     assert all([e["epoch"] for e in r.epochs] == [1, 2, 3] and r.status == "ok" for r in searched
                if r.unit in went_on)

@@ -236,7 +236,7 @@ def test_a_corrupt_complete_line_is_named(tmp_path):
     with pytest.raises(CorruptRecords, match=r"trials.jsonl:1: .*not a JSON object"):
         store.records()
     store.trials_path.write_bytes(b'{"schema": 99, "id": "a", "status": "ok", "point": {}}\n')
-    with pytest.raises(CorruptRecords, match="record schema 99; this gespace reads up to 2"):
+    with pytest.raises(CorruptRecords, match="record schema 99; this gespace reads up to 3"):
         store.records()
 
 

@@ -477,3 +477,22 @@ def test_error_values_are_fractions(data):
     h = result.history[0]
     assert 0 <= h["val_top5_error"] <= h["val_top1_error"] <= 1 and 0 <= result.test_error <= 1
     assert math.isfinite(h["images_per_s"]) and h["images_per_s"] > 0
+
+
+def test_a_finished_run_records_which_images_it_classified_right(data):
+    """Per-image bits of the last validation pass and of the test split: their error is the run's,
+    and the split's identity is the same for two runs of the same data."""
+    from gespace.images import ImageBits
+
+    a = run(data, point={"train.epochs": 1}, seed=0)
+    b = run(data, point={"train.epochs": 1}, seed=1)
+    for result in (a, b):
+        val, test = (ImageBits.from_json(result.images[split]) for split in ("val", "test"))
+        assert 1 - val.correct().mean() == pytest.approx(result.final_val_error)
+        assert 1 - test.correct().mean() == pytest.approx(result.test_error) and test.images == 128
+    assert a.images["test"]["split"] == b.images["test"]["split"] != a.images["val"]["split"]
+    def stop(metrics):
+        raise StopIteration
+
+    stopped = run(data, point={"train.epochs": 2}, callback=stop)
+    assert stopped.status == "stopped" and stopped.images == {}

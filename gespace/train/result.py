@@ -39,6 +39,9 @@ class TrainResult:
     seed: int = 0
     precision: str | None = None  # the arithmetic it trained in: train.precision resolved, fp32 or bf16
     traceback: str | None = None
+    # Which images of the validation (after the last epoch) and test splits it classified right:
+    # split name -> `gespace.train.metrics.ImageBits` as JSON; only for a run that finished ("ok").
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

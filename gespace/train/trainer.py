@@ -31,6 +31,7 @@ from gespace.train.checkpoint import (FORMAT, load_checkpoint, rng_state, save_a
 from gespace.train.config import train_config
 from gespace.train.device import DeviceSetup, setup_device
 from gespace.train.faults import injected, no_space
+from gespace.images import ImageBits, split_identity
 from gespace.train.metrics import evaluate_loader, topk_correct
 from gespace.train.optim import make_optimizer, set_lr
 from gespace.train.progress import Progress
@@ -129,6 +130,7 @@ class _Run:
         self.schedule = LRSchedule(self.config, len(self.loaders.train))
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.config["train.label_smoothing"])
         self.history: list[dict[str, Any]] = []
+        self.last_val: dict[str, Any] | None = None  # the last validation pass, for its per-image bits
         self.start_epoch = 0
         self.best_val_error: float | None = None
         self.prior_wall = 0.0
@@ -252,7 +254,7 @@ class _Run:
                 monitored = metrics["train_loss"]
                 if self.loaders.val is not None:
                     val_start = time.perf_counter()
-                    val = self.evaluate(self.loaders.val)
+                    val = self.last_val = self.evaluate(self.loaders.val)
                     metrics["val_time"] = time.perf_counter() - val_start
                     self.check_loss(val["loss"], "validation loss", f"after epoch {epoch + 1}")
                     metrics.update(val_loss=val["loss"], val_top1_error=val["top1_error"],
@@ -302,6 +304,11 @@ class _Run:
             scores = self.evaluate(self.loaders.test)
             result.test_error = scores["top1_error"]
             result.test_top5_error = scores["top5_error"]
+            if self.loaders.val is not None and self.last_val is None:  # resumed from a finished checkpoint
+                self.last_val = self.evaluate(self.loaders.val)
+            dataset = self.loaders.spec.get("name") or self.config["train.dataset"]
+            result.images = {split: ImageBits.of(s["correct"], split_identity(dataset, split, s["labels"])).to_json()
+                             for split, s in (("val", self.last_val), ("test", scores)) if s is not None}
         result.history = [dict(h) for h in self.history]
         result.epochs_completed = len(self.history)
         result.best_val_error = self.best_val_error
