@@ -24,7 +24,8 @@ from search.contract import TrialSettings, TrialSpec, make_record
 from search.records import CONFIRM, FAILED, INTERRUPTED, OK, SEARCH
 from search.schedulers import SuccessiveHalving
 from search.settings import CampaignSettings
-from search.searchers import CampaignSearcher, SeedPlan, ListSource, make_source
+from search.racing import RaceSettings, race, race_rules
+from search.searchers import CONFIRM_SEED_OFFSET, CampaignSearcher, ListSource, SeedPlan, make_source
 from search.statistics import campaign_noise, summarise, with_p_front
 from search.store import SETTINGS, TORN, CampaignStore, StoreError
 from search.trial import trial_threads
@@ -283,6 +284,12 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
         stored.num_samples = max(stored.num_samples, settings.num_samples)
         if store.confirmation() is None:
             stored.confirm = max(stored.confirm, settings.confirm)
+        if settings.race and not stored.race:  # race a campaign's confirmation onward
+            stored.race, stored.race_delta = True, settings.race_delta
+        if stored.race:  # a race may get more looks and runs, never another margin
+            stored.race_looks = max(stored.race_looks, settings.race_looks)
+            stored.race_budget = (None if settings.race_budget is None or stored.race_budget is None
+                                  else max(stored.race_budget, settings.race_budget))
         if stored != _stored_settings(store):
             store.update_settings(asdict(stored))
         settings = stored
@@ -318,7 +325,9 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
 
 def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, cost_fn: Any, progress: bool,
                 console: Console) -> None:
-    """The campaign's phases: calibration cohort (for --grace auto), search, confirmation."""
+    """The campaign's phases: calibration cohort (for --grace auto), search, confirmation (or race)."""
+    if settings.race:
+        race_settings(settings, space)  # a race without a margin stops here, before any training
     common = {"cost_fn": cost_fn, "overrides": settings.overrides(),
               "trial_settings": TrialSettings(str(store.directory), settings.data_root, settings.device,
                                               settings.cpus_per_trial)}
@@ -328,20 +337,59 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
         cohort = CampaignSearcher(space, store, source=ListSource([]), plan=plan, points=0,
                                   calibration=calibration, **common)
         _fit(cohort, None, settings, store, progress, console)
-    grace = _grace(settings, store, space)
-    scheduler, halving = _scheduler(settings, space, store, grace)
-    source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
-    searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
-                                halving=halving, rungs=len(halving.rungs) if halving else 0,
-                                calibration=calibration, **common)
-    repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
-    confirmation = (repeated_anchors + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
-    _fit(searcher, scheduler, settings, store, progress, console, later=confirmation)
-    if settings.confirm:
+    if store.confirmation() is None:  # once the confirmation is chosen, the search is over
+        grace = _grace(settings, store, space)
+        scheduler, halving = _scheduler(settings, space, store, grace)
+        source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
+        searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
+                                    halving=halving, rungs=len(halving.rungs) if halving else 0,
+                                    calibration=calibration, **common)
+        repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
+        confirmation = (repeated_anchors + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
+        _fit(searcher, scheduler, settings, store, progress, console, later=0 if settings.race else confirmation)
+    if settings.race:
+        _race(store, settings, space, common, progress, console)
+    elif settings.confirm:
         points = _confirmation_points(store, space, settings)
         plan = SeedPlan(CONFIRM, settings.seed, settings.confirm_seeds, settings.confirm_seeds)
         searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan,
                                     points=len(points), **common)
+        _fit(searcher, None, settings, store, progress, console)
+
+
+def race_settings(settings: CampaignSettings, space: Any) -> RaceSettings:
+    """The race's settings: its margin from --race-delta, else the spec's report.equivalence_pp."""
+    try:
+        return race_rules(settings.race_delta, space.report.equivalence_pp, settings.race_looks, settings.race_budget)
+    except ValueError as error:
+        raise CampaignError(str(error)) from None
+
+
+def race_points(store: CampaignStore, space: Any, settings: CampaignSettings
+                ) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    """The race's points by id: every anchor, and the search points the confirmation chose."""
+    chosen = [(None, point) for name, point in _confirmation_points(store, space, settings) if not name]
+    anchors = [(name, space.canonicalise({**point, **settings.overrides()})) for name, point in space.anchors()]
+    return {point_id(point): (name, point) for name, point in anchors + chosen}
+
+
+def _race(store: CampaignStore, settings: CampaignSettings, space: Any, common: dict[str, Any], progress: bool,
+          console: Console) -> None:
+    """Race the confirmation (`search.racing`): a round at a time, each a phase of its own units."""
+    entries = race_points(store, space, settings)
+    rules = race_settings(settings, space)
+    tolerance = space.report.cost_tolerance or None
+    while True:
+        records = store.latest()
+        costs = {pid: {o: next(r for r in records if r.id == pid).objective(o) for o in settings.objectives[1:]}
+                 for pid in entries}
+        state = race(list(entries), costs, records, rules, tolerance)
+        if not state.next_units:
+            return
+        seed = state.next_units[0][1]
+        points = [entries[pid] for pid, _ in state.next_units]
+        plan = SeedPlan(CONFIRM, seed - CONFIRM_SEED_OFFSET, 1, 1)  # the round's one seed, for every point
+        searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan, points=len(points), **common)
         _fit(searcher, None, settings, store, progress, console)
 
 

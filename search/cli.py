@@ -33,6 +33,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _margin(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError("must be percentage points in (0, 100)")
+    return value
+
+
 def _grace(text: str) -> int | str:
     return text if text == "auto" else _positive(text)
 
@@ -63,6 +70,18 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                              "--confirm-seeds train again); the report's 'Confirmed' table")
     parser.add_argument("--confirm-seeds", type=_positive, default=default("confirm_seeds"),
                         help="seeds of each confirmed point (default %(default)s)")
+    parser.add_argument("--race", action="store_true",
+                        help="race the confirmation instead: in rounds, every point still open (the anchors and "
+                             "the --confirm points) trains under the next seed until it is settled on or off the "
+                             "front (indifference margin: --race-delta, else the spec's report.equivalence_pp)")
+    parser.add_argument("--race-looks", type=_positive, default=default("race_looks"), metavar="L",
+                        help="declared rounds of the race; its 5%% error rate is spent evenly over them "
+                             "(default %(default)s)")
+    parser.add_argument("--race-budget", type=_positive, default=default("race_budget"), metavar="RUNS",
+                        help="most race runs, all rounds together (default: no limit but --race-looks)")
+    parser.add_argument("--race-delta", type=_margin, default=default("race_delta"), metavar="PP",
+                        help="the race's indifference margin in percentage points (default: the spec's "
+                             "report.equivalence_pp)")
     parser.add_argument("--searcher", choices=SEARCHERS, default="random")
     parser.add_argument("--scheduler", choices=SCHEDULERS,
                         help="early stopping: asha (validation error alone), mosha / moasha (multi-objective "
@@ -114,7 +133,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
         device=args.device, seeds=args.seeds, anchor_seeds=args.anchor_seeds, confirm=args.confirm,
-        confirm_seeds=args.confirm_seeds)
+        confirm_seeds=args.confirm_seeds, race=args.race, race_looks=args.race_looks,
+        race_budget=args.race_budget, race_delta=args.race_delta)
     try:
         store = run_campaign(settings, resume=args.resume, address=args.address,
                              progress=not args.no_progress)

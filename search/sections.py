@@ -26,6 +26,7 @@ from search.pareto import pareto_front
 from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_records
 from search.statistics import (Estimate, FrontOdds, Noise, PointSummary, Spread, campaign_noise, noise_spread,
                                resolvable_difference, seeds_to_resolve, summarise, with_p_front)
+from search.racing import RACE_SEED, RaceSettings, race, race_rules, seeds_to_settle
 from search.verdicts import Experiment, Verdict, adjusted, all_pairs, many_to_one
 from search.store import CampaignStore
 
@@ -155,6 +156,7 @@ class Judging:
     control: str | None = None  # an anchor's name; None: the baseline anchor, when there is one
     margin: float | None = None  # equivalence margin, a fraction of error
     tolerance: Mapping[str, float] | None = None  # cost tolerances overriding the registry's
+    race: RaceSettings | None = None  # a raced confirmation: its verdicts are the race's
 
     @property
     def tolerances(self) -> dict[str, float]:
@@ -165,9 +167,13 @@ def campaign_judging(directory: str | Path, adjust: str = "holm", control: str |
     """A campaign's `Judging`: ``adjust`` and ``control`` from the command line, the rest from its spec."""
     from gespace.grammar import load_space
 
-    options = load_space(CampaignStore(directory).spec_path).report
+    store = CampaignStore(directory)
+    options = load_space(store.spec_path).report
     margin = options.equivalence_pp / 100 if options.equivalence_pp else None
-    return Judging(adjust, control, margin, options.cost_tolerance or None)
+    settings = store.settings()
+    race = (race_rules(settings.get("race_delta"), options.equivalence_pp, settings.get("race_looks", 10),
+                       settings.get("race_budget")) if settings.get("race") else None)
+    return Judging(adjust, control, margin, options.cost_tolerance or None, race)
 
 
 def _tolerance_note(objectives: Sequence[str], judging: Judging) -> str | None:
@@ -325,6 +331,73 @@ def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence
     return Section("Stopped early by the scheduler (lower fidelity: not ranked)", columns, rows)
 
 
+RACE_COLUMNS = ("campaign", "point", "status", "race_seeds", "settled_at", "decided_by", "diff_pp")
+
+
+def race_section(campaign: str, summaries: list[PointSummary], records: list[TrialRecord], judging: Judging,
+                 names: Mapping[str, str], objectives: Sequence[str], title: str,
+                 columns: Sequence[str]) -> Section:
+    """A raced confirmation: each point's status with the comparison that settled it (or, open, the
+    one furthest from settling, with about the seeds it would take), at the race's own level."""
+    rules = judging.race
+    points = [s.id for s in summaries]
+    costs = {s.id: {o: s.objective(o) for o in objectives[1:]} for s in summaries}
+    state = race(points, costs, records, rules, judging.tolerance)
+    seeds = {p: sum(1 for r in records if r.id == p and r.seed is not None and r.seed >= RACE_SEED) for p in points}
+    rows = []
+    for p in points:
+        status, look = state.status[p], next((k for k, lk in enumerate(state.looks) if p in lk.settled), None)
+        verdicts = [v for lk in state.looks[-1:] if p in lk.trained for v in lk.verdicts if v.test.reference == p]
+        if look is not None:
+            verdicts = [v for v in state.looks[look].verdicts if v.test.reference == p]
+        decisive = _decisive(verdicts, status, rules.delta)
+        difference = ""
+        if decisive is not None and decisive.interval is not None:
+            low, high = decisive.interval
+            difference = f"{100 * decisive.test.estimate:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+        rows.append({"campaign": campaign, "point": names[p], "status": status, "race_seeds": str(seeds[p]),
+                     "settled_at": f"look {look + 1}" if look is not None else "",
+                     "decided_by": _decided_by(decisive, status, rules.delta, names), "diff_pp": difference})
+    level = state.looks[-1].level if state.looks else rules.alpha / rules.looks
+    ends = {"settled": "every point is settled", "looks": f"its {rules.looks} declared looks are used",
+            "budget": f"the next round would pass the budget of {rules.budget} race runs", None: "it goes on"}
+    notes = [f"{len(state.looks)} looks, {state.runs} race runs (seeds from {RACE_SEED}); the race ended because "
+             f"{ends[state.end]}. Judged on {'test' if rules.metric == 'test' else 'validation'} error with an "
+             f"indifference margin of {100 * rules.delta:g} pp: off the front once a point of no greater cost is "
+             "resolved better; on once every such point is shown not better by more than the margin "
+             "(search/racing.py).",
+             f"Intervals: Bonferroni over each look's comparisons and the {rules.looks} declared looks (the last "
+             f"look's at error rate {level:.2g} each), so the chance that the race settles anything wrongly is at "
+             f"most {rules.alpha:.0%}; fixed-n intervals would be too narrow once runs can stop. diff_pp: the "
+             "decisive competitor minus the point."]
+    return Section(title, columns, rows, notes, "confirmed-comparisons.csv", ("race_seeds",))
+
+
+def _decisive(verdicts: list[Verdict], status: str, delta: float) -> Verdict | None:
+    """The comparison that settled the point (off: the first resolved better; on: the closest to
+    the margin), or for an open one the comparison furthest from settling."""
+    usable = [v for v in verdicts if v.interval is not None]
+    if not usable:
+        return None
+    if status == "off":
+        return next(v for v in usable if v.interval[1] < 0)
+    if status == "on":
+        return min(usable, key=lambda v: v.interval[0])
+    return max(usable, key=lambda v: seeds_to_settle(v, delta) or 0)
+
+
+def _decided_by(verdict: Verdict | None, status: str, delta: float, names: Mapping[str, str]) -> str:
+    if verdict is None:
+        return "no competitor of no greater cost" if status == "on" else ""
+    other = names[verdict.test.point]
+    if status == "off":
+        return f"{other} resolved better"
+    if status == "on":
+        return f"no point of no greater cost better by more than {100 * delta:g} pp (closest: {other})"
+    needed = seeds_to_settle(verdict, delta)
+    return f"open against {other}: about {needed} seeds would settle it" if needed else f"open against {other}"
+
+
 def _control(summaries: Sequence[PointSummary], judging: Judging) -> PointSummary | None:
     """The control anchor: ``judging.control`` (ValueError naming the anchors when it is none of
     them), else the one named baseline."""
@@ -394,6 +467,10 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
                     campaign, experiment, anchors, judging, names, metric,
                     f"{prefix}Anchors, every pair (Tukey HSD)", columns))
             sections.append(stopped_section(campaign, runs, shown(STOPPED_COLUMNS), label))
+        elif judging.race is not None:
+            sections += [front, race_section(campaign, summaries, records, judging, names, objectives,
+                                             f"{prefix}Race: the confirmation, settled on or off the front",
+                                             shown(RACE_COLUMNS))]
         else:
             on_test = all(s.tests for s in summaries)
             metric = "test error" if on_test else "validation error"

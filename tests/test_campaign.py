@@ -461,3 +461,39 @@ def test_campaign_on_a_ray_cluster(tmp_path):
         os.killpg(head.pid, signal.SIGKILL)
         head.wait()
         connect_ray(None, cpus=2)  # back to the module's local session
+
+
+def test_a_raced_confirmation_stops_at_its_budget_and_resumes_without_repeats(tmp_path):
+    """--race: the anchors and the chosen point train under seed 2000, then the open ones under
+    2001, ...; a budget of 8 race runs stops it after the first round (6 runs) unless 2 or fewer
+    stay open; resumed with a larger budget, it goes on from the next round and trains no unit twice,
+    each round exactly the points the race left open."""
+    from search.racing import RACE_SEED, OPEN, race
+
+    spec = write(tmp_path, SPEC)
+    space = load_space(spec)
+    settings = CampaignSettings(spec=spec, name="race", storage=str(tmp_path / "runs"), num_samples=6,
+                                scheduler="none", max_concurrent=2, anchor_seeds=2, seeds=1, confirm=1,
+                                race=True, race_looks=4, race_budget=8, race_delta=5.0, seed=5)
+    store = run_campaign(settings, progress=False)
+    race_units = [r.unit for r in store.records() if r.seed >= RACE_SEED]
+    assert sorted({seed for _, seed in race_units})[0] == RACE_SEED and len(race_units) <= 8
+    assert len([u for u in race_units if u[1] == RACE_SEED]) == 6  # every race point in the first round
+    resumed = run_campaign(dataclasses.replace(settings, race_budget=30), resume=True, progress=False)
+    units = [r.unit for r in resumed.records()]
+    assert len(units) == len(set(units))  # nothing trained twice
+    records = resumed.latest()
+    from search.campaign import race_points, race_settings
+
+    entries = race_points(resumed, space, settings)
+    costs = {pid: {"gmacs": next(r for r in records if r.id == pid).cost.gmacs} for pid in entries}
+    state = race(list(entries), costs, records, race_settings(dataclasses.replace(settings, race_budget=30), space))
+    assert state.next_units == [] and state.end in ("settled", "looks", "budget")
+    for look in state.looks:  # each round trained exactly the points open before it
+        assert sorted(pid for pid, seed in units if seed == look.seed) == sorted(look.trained)
+    assert all(status in (OPEN, "on", "off") for status in state.status.values())
+    from search.report import write_report
+
+    report = write_report([resumed.directory])["markdown"].read_text()
+    assert "## Race: the confirmation, settled on or off the front" in report
+    assert f"{len(state.looks)} looks, {state.runs} race runs" in report
