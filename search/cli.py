@@ -75,8 +75,8 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                              "the --confirm points) trains under the next seed until it is settled on or off the "
                              "front (indifference margin: --race-delta, else the spec's report.equivalence_pp)")
     parser.add_argument("--race-looks", type=_positive, default=default("race_looks"), metavar="L",
-                        help="declared rounds of the race; its 5%% error rate is spent evenly over them "
-                             "(default %(default)s)")
+                        help="declared looks of the race (one after each round, from its third); its 5%% error "
+                             "rate is spent over them, later looks more (default %(default)s)")
     parser.add_argument("--race-budget", type=_positive, default=default("race_budget"), metavar="RUNS",
                         help="most race runs, all rounds together (default: no limit but --race-looks)")
     parser.add_argument("--race-delta", type=_margin, default=default("race_delta"), metavar="PP",

@@ -25,11 +25,24 @@ the seeds' scatter on this one test set; the binomial SE of a 7% error on 10,000
 images, 0.26 pp, is the images' share alone.
 
 Two designs scored under the same seeds on the same images are compared image by
-image: y becomes the difference of their outcomes (-1, 0, 1), whose image effect
-removes every image both get right or both get wrong (McNemar's discordant
-pairs, per seed) and whose seed effect is the pair's seed-to-seed variation: the
-same formula gives the difference's interval. One common seed counts the images
-only, so image-wise comparisons need two seeds or more (`search.verdicts`).
+image, McNemar-style per seed and combined over seeds (`paired_over_images`):
+under seed s the difference of their errors is d_s, the mean over images of
+their outcome differences (-1, 0, 1; images both get right or both get wrong
+add 0), with variance v_s = (sample variance of those differences) / N from the
+images themselves; the seeds' d_s are combined by a random-effects
+meta-analysis (statsmodels' `combine_effects`, Paule-Mandel's tau^2 of the
+between-seed variance, truncated at 0), whose normal interval counts both the
+images (v_s) and how far the seeds disagree beyond them (tau^2). Where the
+seeds agree as closely as their images allow, tau^2 is 0 and the interval is
+the images': narrower than what three seeds' errors alone can give, which have
+2 df. That is the premise measured by Jordan (2024): runs differ little on the
+test distribution (small tau^2). With few seeds tau^2 is itself uncertain, and
+the normal interval does not carry that (Hartung-Knapp's would, at the price of
+t with S - 1 df, which is the seeds-only interval again).
+
+Both need ``MIN_SEEDS`` (3) seeds or more: with two, the seeds' share rests on 1
+df, a chi-square below a tenth of its mean one time in four; with fewer, gespace
+counts the seeds only.
 """
 from __future__ import annotations
 
@@ -37,6 +50,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from statsmodels.stats.meta_analysis import combine_effects
+
+MIN_SEEDS = 3  # seeds an interval over images and seeds needs (module doc)
 
 
 @dataclass(frozen=True)
@@ -70,3 +86,15 @@ def two_way(values: np.ndarray) -> Components:
     df = (ms_images + ms_seeds - ms_residual) ** 2 / pieces if pieces > 0 else float(df_residual)
     return Components(mean, seeds, images, math.sqrt(max(variance, 0.0)), max(df, 1.0),
                       (ms_seeds - ms_residual) / images, (ms_images - ms_residual) / seeds)
+
+
+def paired_over_images(differences: np.ndarray) -> Components:
+    """``differences`` [seeds, images] of two designs' 0/1 errors -> their mean difference with the
+    per-seed McNemar variances combined over seeds by random effects (module doc); df: normal."""
+    d = np.asarray(differences, dtype=float)
+    seeds, images = d.shape
+    per_seed = d.mean(1)
+    variances = np.maximum(d.var(1, ddof=1), 1.0 / images ** 2) / images  # 0 discordant images: one's worth
+    combined = combine_effects(per_seed, variances, method_re="iterated")
+    return Components(float(combined.mean_effect_re), seeds, images, float(combined.sd_eff_w_re), math.inf,
+                      float(combined.tau2), float("nan"))

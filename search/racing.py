@@ -20,19 +20,19 @@ to resolve.
 
 **Error control over repeated looks.** Every settlement rests on an interval,
 so a wrong one (off while no competitor is better; on while one is better by
-more than delta) needs an interval that misses its true difference. The
-intervals at look l are Bonferroni's over the m_l comparisons of that look at
-level alpha / (L m_l), with L the declared number of looks: by the union bound
-the probability that any interval at any look misses, and so that the race
-settles anything wrongly, is at most alpha (5%), however the looks fall and
-whatever stops the race. This is alpha spent evenly over the declared looks, the
-simplest group-sequential design that holds without assuming how the
-statistics of successive looks correlate; it is conservative (Pocock's and
-O'Brien-Fleming's boundaries use that correlation to spend less), and
-`bench/racing.py` measures what it costs. The intervals a raced campaign prints
-are these, never fixed-n ones. Each interval is `search.verdicts`' pair test
-(the blocked model over the runs' shared seeds, or image by image where the
-records carry per-image bits).
+more than delta) needs an interval that misses its true difference. The race
+trains ``first_look`` rounds (3 seeds) before its first look, then looks after
+every round, L looks declared. Look j (1..L) spends alpha j / (1 + ... + L) of
+the error rate, split by Bonferroni over the m_j comparisons it makes: by the
+union bound the probability that any interval at any look misses, and so that
+the race settles anything wrongly, is at most alpha (5%), however the looks
+fall and whatever stops the race. Spending in proportion to j keeps early
+looks, on few seeds, from using up alpha that later, narrower ones need
+(O'Brien-Fleming's idea, without the correlation of successive looks that
+their boundaries use: this is conservative, and `bench/racing.py` measures what
+it costs). The intervals a raced campaign prints are these, never fixed-n ones.
+Each interval is `search.verdicts`' pair test (the blocked model over the runs'
+shared seeds, or image by image where the records carry per-image bits).
 
 Runs: the race points' confirmation runs (any earlier fixed seeds included) and
 the anchors' full-budget search runs; a chosen point's search run is left out
@@ -62,10 +62,20 @@ class RaceSettings:
     """What a race runs with (campaign.json keeps it, so --resume races the same race)."""
 
     delta: float  # indifference margin, a fraction of error
-    looks: int = 10  # declared number of looks (rounds); alpha is spent evenly over them
+    looks: int = 10  # declared number of looks; alpha is spent over them, in proportion to 1, 2, 3, ...
     alpha: float = 0.05
     budget: int | None = None  # most race runs, all rounds together
     metric: str = "test"  # "test" or "val": which error the race judges
+    first_look: int = 3  # rounds before the first look: with fewer seeds no interval could settle anything
+
+    @property
+    def rounds(self) -> int:
+        return self.first_look - 1 + self.looks
+
+    def spent(self, look: int) -> float:
+        """The error rate look ``look`` (0-based) spends: alpha in proportion to look + 1, so early
+        looks, on few seeds, spend little and the total over the declared looks is alpha."""
+        return self.alpha * (look + 1) / (self.looks * (self.looks + 1) / 2)
 
 
 def race_rules(race_delta: float | None, equivalence_pp: float | None, looks: int = 10,
@@ -85,7 +95,7 @@ class Look:
 
     seed: int
     trained: list[str]
-    level: float  # each interval's error rate: alpha / (looks x comparisons)
+    level: float  # each interval's error rate: the look's share of alpha over its comparisons
     verdicts: list[Verdict] = field(default_factory=list)
     settled: dict[str, str] = field(default_factory=dict)  # point -> on / off
 
@@ -130,7 +140,7 @@ def race(points: Sequence[str], costs: Mapping[str, Mapping[str, float]], record
     done = {(r.id, r.seed) for r in records}  # any end but an interruption: never trained twice
     runs = sum(1 for r in records if r.id in status and r.seed is not None and r.seed >= RACE_SEED)
     looks: list[Look] = []
-    for index in range(settings.looks):
+    for index in range(settings.rounds):
         seed = RACE_SEED + index
         open_points = [p for p in points if status[p] == OPEN]
         if not open_points:
@@ -140,12 +150,13 @@ def race(points: Sequence[str], costs: Mapping[str, Mapping[str, float]], record
             if settings.budget is not None and runs + len(missing) > settings.budget:
                 return RaceState(status, looks, [], "budget", runs)
             return RaceState(status, looks, [(p, seed) for p in missing], None, runs)
-        looks.append(_look(seed, open_points, points, costs, records, settings, tolerance, status))
+        if index >= settings.first_look - 1:
+            looks.append(_look(len(looks), seed, open_points, points, costs, records, settings, tolerance, status))
     end = "settled" if all(s != OPEN for s in status.values()) else "looks"
     return RaceState(status, looks, [], end, runs)
 
 
-def _look(seed: int, open_points: list[str], points: Sequence[str], costs: Mapping[str, Mapping[str, float]],
+def _look(index: int, seed: int, open_points: list[str], points: Sequence[str], costs: Mapping[str, Mapping[str, float]],
           records: Sequence[TrialRecord], settings: RaceSettings, tolerance: Mapping[str, float] | None,
           status: dict[str, str]) -> Look:
     """Analyse the runs up to this round's seed, and settle what the intervals allow."""
@@ -159,7 +170,7 @@ def _look(seed: int, open_points: list[str], points: Sequence[str], costs: Mappi
                             bits={p: record_bits(group, settings.metric) for p, group in groups.items()})
     pairs = [(q, p) for p in open_points for q in competitors(p, points, costs, tolerance)
              if p in experiment.runs and q in experiment.runs]
-    level = settings.alpha / (settings.looks * max(1, len(pairs)))
+    level = settings.spent(index) / max(1, len(pairs))
     verdicts = adjusted([experiment.pair(q, p) for q, p in pairs], "none", settings.delta, alpha=level)
     look = Look(seed, open_points, level, verdicts)
     by_point: dict[str, list[Verdict]] = {p: [] for p in open_points}

@@ -190,10 +190,10 @@ def _images_note(summaries: Sequence[PointSummary]) -> str:
     counted = sum(s.error.images for s in summaries)
     if not counted:
         return ("Intervals count seeds only: these records carry no per-image bits (written before record "
-                "schema 3), or no point has them under two seeds.")
+                "schema 3), or no point has them under three seeds (fewer cannot measure the seeds' share).")
     return (f"Intervals of {counted} of {len(summaries)} points count seeds and images (two-way random model "
-            "over the runs' per-image bits, search/components.py); the others, with one seed or records without "
-            "bits, count seeds only.")
+            "over the runs' per-image bits, search/components.py); the others, with fewer than three seeds or "
+            "records without bits, count seeds only.")
 
 
 def front_section(campaign: str, summaries: list[PointSummary], noise: Noise, odds: FrontOdds,
@@ -265,8 +265,9 @@ def _family_notes(verdicts: Sequence[Verdict], family: str, experiment: Experime
     image_wise = sum(v.test.method == "images and seeds" for v in verdicts)
     if image_wise:
         notes.append(f"{image_wise} of {len(verdicts)} comparisons are image by image over their common seeds "
-                     "(both points' records carry per-image bits): the two-way random model of the error "
-                     "differences counts the test set's own noise and pairs the images (search/components.py).")
+                     "(both points' records carry per-image bits): McNemar's difference per seed, combined over "
+                     "seeds by random effects, counts the test set's own noise and pairs the images "
+                     "(search/components.py).")
     if any("in place of" in p for p in procedures):
         notes.append("Dunnett and Tukey need every pair on the one blocked model: where pairs share no seed, the "
                      "variances differ or the pairs are compared image by image, the family is adjusted by "
@@ -366,10 +367,10 @@ def race_section(campaign: str, summaries: list[PointSummary], records: list[Tri
              f"indifference margin of {100 * rules.delta:g} pp: off the front once a point of no greater cost is "
              "resolved better; on once every such point is shown not better by more than the margin "
              "(search/racing.py).",
-             f"Intervals: Bonferroni over each look's comparisons and the {rules.looks} declared looks (the last "
-             f"look's at error rate {level:.2g} each), so the chance that the race settles anything wrongly is at "
-             f"most {rules.alpha:.0%}; fixed-n intervals would be too narrow once runs can stop. diff_pp: the "
-             "decisive competitor minus the point."]
+             f"Intervals: the {rules.looks} declared looks share {rules.alpha:.0%} (later looks more), each look's "
+             f"share split by Bonferroni over its comparisons (the last look's at error rate {level:.2g} each), so "
+             f"the chance that the race settles anything wrongly is at most {rules.alpha:.0%}; fixed-n intervals "
+             "would be too narrow once runs can stop. diff_pp: the decisive competitor minus the point."]
     return Section(title, columns, rows, notes, "confirmed-comparisons.csv", ("race_seeds",))
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from gespace.objectives import DEFAULT_OBJECTIVES
-from search.components import two_way
+from search.components import MIN_SEEDS, two_way
 from search.design import fit_blocked
 from search.pareto import non_dominated
 from search.records import OK, CostFigures, TrialRecord
@@ -151,8 +151,8 @@ Bits = dict[int, tuple[str, np.ndarray]]  # seed -> (the split's identity, one b
 
 def image_estimate(bits: Bits) -> Estimate | None:
     """The error over seeds and images with the two-way random model's interval
-    (`search.components`), for two seeds or more on one split; None otherwise."""
-    if len(bits) < 2 or len({split for split, _ in bits.values()}) != 1:
+    (`search.components`), for ``MIN_SEEDS`` seeds or more on one split; None otherwise."""
+    if len(bits) < MIN_SEEDS or len({split for split, _ in bits.values()}) != 1:
         return None
     result = two_way(np.array([~correct for _, correct in bits.values()], dtype=float))
     return Estimate(result.mean, result.seeds, result.stderr, result.df, images=True)

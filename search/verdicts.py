@@ -15,10 +15,11 @@ adjusted for, by which procedure, with intervals that agree with the verdict.
   seeds, else Welch;
 - a single run against one without common seeds: the means on the one-way
   pooled noise, the only noise there is;
-- where both points' records carry per-image bits for two common seeds or more
-  on the same split: image by image and seed by seed (`search.components`: the
-  two-way random model of the differences), which counts the test set's own
-  noise and pairs the images; this takes precedence over all of the above.
+- where both points' records carry per-image bits for three common seeds or
+  more on the same split (`search.components.MIN_SEEDS`): image by image per
+  seed, combined over seeds by random effects (`search.components`), which
+  counts the test set's own noise and pairs the images; this takes precedence
+  over all of the above.
 
 ``check_p`` is the plain paired t over the common seeds (Welch without two),
 raw, shown beside the verdict as a check on the model.
@@ -59,7 +60,7 @@ import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
 
-from search.components import two_way
+from search.components import MIN_SEEDS, paired_over_images
 from search.design import BlockedFit, fit_blocked
 from search.statistics import Bits
 
@@ -139,12 +140,12 @@ class Experiment:
         return float(np.mean(list(self.runs[point].values())))
 
     def image_seeds(self, point: str, reference: str) -> tuple:
-        """The common seeds under which both points' runs carry bits of one split (two or more:
-        the pair is compared image by image), else ()."""
+        """The common seeds under which both points' runs carry bits of one split (``MIN_SEEDS`` or
+        more: the pair is compared image by image), else ()."""
         a, b = self.bits.get(point, {}), self.bits.get(reference, {})
         common = tuple(sorted(set(a) & set(b), key=repr))
         splits = {a[s][0] for s in common} | {b[s][0] for s in common}
-        return common if len(common) >= 2 and len(splits) == 1 else ()
+        return common if len(common) >= MIN_SEEDS and len(splits) == 1 else ()
 
     def pair(self, point: str, reference: str) -> PairTest:
         a, b = self.runs[point], self.runs[reference]
@@ -157,7 +158,7 @@ class Experiment:
             # Error differences per (seed, image): (1 - right_point) - (1 - right_reference).
             differences = np.array([self.bits[reference][s][1].astype(float) - self.bits[point][s][1]
                                     for s in image_seeds])
-            result = two_way(differences)
+            result = paired_over_images(differences)
             return PairTest(point, reference, result.mean, result.stderr or None, result.df, image_seeds,
                             "images and seeds", check, len(image_seeds))
         if self.equal_variances and self.fit.linked(i, j) and self.fit.known:

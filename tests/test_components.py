@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
+from statsmodels.stats.meta_analysis import combine_effects
 
 from gespace.images import ImageBits, split_identity
 from search.components import two_way
@@ -78,7 +79,7 @@ def test_the_two_way_interval_by_hand_and_against_statsmodels():
     assert one.stderr == pytest.approx(np.std(y[0], ddof=1) / math.sqrt(N)) and one.seed_variance is None
 
 
-def designs(extra: int, seeds: int = 2, images: int = 3000, flips: float = 0.03, seed: int = 0):
+def designs(extra: int, seeds: int = 3, images: int = 3000, flips: float = 0.03, seed: int = 0):
     """Two designs under the same seeds on one split: a tenth of the images hard for both, ``extra``
     more that design a always gets wrong, and every run's own random 3% of misses."""
     rng = np.random.default_rng(seed)
@@ -98,14 +99,24 @@ def experiment_of(runs: dict) -> Experiment:
 
 
 def test_a_difference_on_few_images_is_resolved_image_wise_where_seeds_cannot():
-    """Design a misses 45 more of 3,000 images (1.5 pp) under both seeds: image by image the
-    difference is resolved; over the two seeds' errors alone (1 df) it is not."""
-    with_images, seeds_only = experiment_of(designs(extra=45))
+    """Design a misses 30 more of 3,000 images (1 pp) under all three seeds: image by image the
+    difference is resolved; over the three seeds' errors alone (2 df) it is not. With two seeds the
+    seeds' share cannot be measured: seeds only."""
+    with_images, seeds_only = experiment_of(designs(extra=30, seed=1))
     image_wise = adjusted([with_images.pair("a", "b")])[0]
-    assert image_wise.test.method == "images and seeds" and image_wise.test.seeds == (0, 1)
-    assert image_wise.verdict == "worse" and image_wise.test.estimate == pytest.approx(0.0141, abs=0.006)  # 45 / 3000 x (1 - 2 x 3%)
+    assert image_wise.test.method == "images and seeds" and image_wise.test.seeds == (0, 1, 2)
+    assert image_wise.verdict == "worse" and image_wise.test.estimate == pytest.approx(0.0094, abs=0.005)  # 30 / 3000 x (1 - 2 x 3%)
     seed_wise = adjusted([seeds_only.pair("a", "b")])[0]
     assert seed_wise.test.method == "blocked model" and seed_wise.verdict.startswith("not resolved")
+    # Per seed, McNemar's difference with its variance from the images; combined by statsmodels'
+    # random-effects meta-analysis (Paule-Mandel).
+    runs = designs(extra=30, seed=1)
+    d = np.array([runs["b"][s].astype(float) - runs["a"][s] for s in range(3)])
+    combined = combine_effects(d.mean(1), d.var(1, ddof=1) / d.shape[1], method_re="iterated")
+    assert image_wise.test.estimate == pytest.approx(combined.mean_effect_re)
+    assert image_wise.test.stderr == pytest.approx(combined.sd_eff_w_re)
+    two, _ = experiment_of(designs(extra=30, seeds=2))
+    assert two.pair("a", "b").method == "blocked model"
     # Two designs that do not differ are not resolved image-wise either.
     same, _ = experiment_of(designs(extra=0, seed=1))
     assert adjusted([same.pair("a", "b")])[0].verdict.startswith("not resolved")
@@ -114,13 +125,13 @@ def test_a_difference_on_few_images_is_resolved_image_wise_where_seeds_cannot():
 def test_point_intervals_count_images_where_records_have_bits_and_seeds_only_where_not():
     runs = designs(extra=45)
     new = [record(pid, s, {"val": c, "test": c}) for pid, by_seed in runs.items() for s, c in by_seed.items()]
-    old = [record(pid, s, None) for pid in ("c", "d") for s in range(2)]
+    old = [record(pid, s, None) for pid in ("c", "d") for s in range(3)]
     by_id = {s.id: s for s in summarise(new + old, Noise(0.01, 10, 5))}
     a = by_id["a"].error
     expected = two_way(np.array([~c for c in runs["a"].values()], dtype=float))
     assert a.images and a.stderr == pytest.approx(expected.stderr) and a.mean == pytest.approx(expected.mean)
     assert by_id["a"].test.images
-    assert not by_id["c"].error.images and by_id["c"].error.stderr == pytest.approx(0.01 / math.sqrt(2))
+    assert not by_id["c"].error.images and by_id["c"].error.stderr == pytest.approx(0.01 / math.sqrt(3))
 
 
 def test_a_report_of_old_records_says_it_counts_seeds_only(tmp_path):
