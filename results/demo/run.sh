@@ -10,5 +10,5 @@ start=$(date +%s)
 bash scripts/main.sh --storage "$RUNS" --no-progress 2>&1 | tee "$OUT/output.txt"
 echo "wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/output.txt"
 find "$OUT" -maxdepth 1 -type f ! -name README.md ! -name run.sh ! -name output.txt -delete
-find "$RUNS/demo" -maxdepth 1 -type f ! -name driver.lock -exec cp {} "$OUT/" \;
+find "$RUNS/demo" -maxdepth 1 -type f ! -name driver.lock ! -name ray.log -exec cp {} "$OUT/" \;
 rm -rf "$RUNS"
