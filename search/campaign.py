@@ -389,7 +389,8 @@ def _race(store: CampaignStore, settings: CampaignSettings, space: Any, common: 
         seed = state.next_units[0][1]
         points = [entries[pid] for pid, _ in state.next_units]
         plan = SeedPlan(CONFIRM, seed - CONFIRM_SEED_OFFSET, 1, 1)  # the round's one seed, for every point
-        searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan, points=len(points), **common)
+        searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan, points=len(points),
+                                    resume_phase=False, **common)
         _fit(searcher, None, settings, store, progress, console)
 
 

@@ -228,7 +228,8 @@ class CampaignSearcher(Searcher):
     def __init__(self, space: Space, store: CampaignStore, *, source: Any, plan: SeedPlan, points: int,
                  cost_fn: Callable[[Point], Any], trial_settings: TrialSettings,
                  overrides: dict[str, Any] | None = None, halving: SuccessiveHalving | None = None,
-                 rungs: int = 0, calibration: list[tuple[str | None, Point]] | None = None) -> None:
+                 rungs: int = 0, calibration: list[tuple[str | None, Point]] | None = None,
+                 resume_phase: bool = True) -> None:
         super().__init__(metric=None, mode=None)  # the campaign keeps its own objectives
         self.space, self.store, self.source, self.plan = space, store, source, plan
         # Multi-objective successive halving: promoted (point, seed) trials continue from here.
@@ -249,8 +250,9 @@ class CampaignSearcher(Searcher):
         self.rejected = {r.id for r in self.finished.values() if r.status == REJECTED}
         self.points: dict[str, tuple[str | None, Point, dict[str, Any]]] = {}
         # Resumed: points of this phase count and their missing seeds queue, those of trials a
-        # failure of the machine interrupted among them.
-        for record in [*self.finished.values(), *store.interrupted()]:
+        # failure of the machine interrupted among them (not for a race's round: ``resume_phase``
+        # False, as its source names every point the round trains).
+        for record in [*self.finished.values(), *store.interrupted()] if resume_phase else []:
             if record.phase == plan.phase and record.status != REJECTED and record.id not in self.points:
                 point = space.canonicalise(record.point)  # JSON gave lists for tuples
                 self.points[record.id] = (record.name, point, record.cost.known())

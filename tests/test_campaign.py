@@ -490,7 +490,8 @@ def test_a_raced_confirmation_stops_at_its_budget_and_resumes_without_repeats(tm
     state = race(list(entries), costs, records, race_settings(dataclasses.replace(settings, race_budget=30), space))
     assert state.next_units == [] and state.end in ("settled", "looks", "budget")
     for look in state.looks:  # each round trained exactly the points open before it
-        assert sorted(pid for pid, seed in units if seed == look.seed) == sorted(look.trained)
+        assert sorted(pid for pid, seed in units if seed == look.seed) == sorted(look.trained), (
+            look.seed, look.settled, [(lk.seed, lk.settled) for lk in state.looks])
     assert all(status in (OPEN, "on", "off") for status in state.status.values())
     from search.report import write_report
 
