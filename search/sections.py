@@ -359,18 +359,20 @@ def race_section(campaign: str, summaries: list[PointSummary], records: list[Tri
         rows.append({"campaign": campaign, "point": names[p], "status": status, "race_seeds": str(seeds[p]),
                      "settled_at": f"look {look + 1}" if look is not None else "",
                      "decided_by": _decided_by(decisive, status, rules.delta, names), "diff_pp": difference})
-    level = state.looks[-1].level if state.looks else rules.alpha / rules.looks
-    ends = {"settled": "every point is settled", "looks": f"its {rules.looks} declared looks are used",
-            "budget": f"the next round would pass the budget of {rules.budget} race runs", None: "it goes on"}
-    notes = [f"{len(state.looks)} looks, {state.runs} race runs (seeds from {RACE_SEED}); the race ended because "
-             f"{ends[state.end]}. Judged on {'test' if rules.metric == 'test' else 'validation'} error with an "
-             f"indifference margin of {100 * rules.delta:g} pp: off the front once a point of no greater cost is "
-             "resolved better; on once every such point is shown not better by more than the margin "
-             "(search/racing.py).",
+    ends = {"settled": "ended: every point is settled", "looks": f"ended: its {rules.looks} declared looks are used",
+            "budget": f"ended: the next round would pass the budget of {rules.budget} race runs",
+            None: f"goes on: the next round trains {len(state.next_units)} runs (seed {state.next_units[0][1]})"
+            if state.next_units else "goes on"}
+    last = (f"the last look's at error rate {state.looks[-1].level:.2g} each" if state.looks
+            else f"the first look comes after round {rules.first_look}")
+    notes = [f"{len(state.looks)} looks, {state.runs} race runs (seeds from {RACE_SEED}); the race {ends[state.end]}. "
+             f"Judged on {'test' if rules.metric == 'test' else 'validation'} error with an indifference margin of "
+             f"{100 * rules.delta:g} pp: off the front once a point of no greater cost is resolved better; on once "
+             "every such point is shown not better by more than the margin (search/racing.py).",
              f"Intervals: the {rules.looks} declared looks share {rules.alpha:.0%} (later looks more), each look's "
-             f"share split by Bonferroni over its comparisons (the last look's at error rate {level:.2g} each), so "
-             f"the chance that the race settles anything wrongly is at most {rules.alpha:.0%}; fixed-n intervals "
-             "would be too narrow once runs can stop. diff_pp: the decisive competitor minus the point."]
+             f"share split by Bonferroni over its comparisons ({last}), so the chance that the race settles "
+             f"anything wrongly is at most {rules.alpha:.0%}; fixed-n intervals would be too narrow once runs can "
+             "stop. diff_pp: the decisive competitor minus the point."]
     return Section(title, columns, rows, notes, "confirmed-comparisons.csv", ("race_seeds",))
 
 
