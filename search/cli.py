@@ -124,8 +124,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     from search.settings import CampaignSettings
     from search.report import write_report
 
+    space = load_space(args.spec)
+    anchors = [name for name, _ in space.anchors()]
+    if args.control and args.control not in anchors:  # before training, not when the report is due
+        raise UserError(f"--control {args.control!r} is not an anchor of {args.spec}; its anchors: "
+                        + (", ".join(anchors) or "none"))
     settings = CampaignSettings(
-        spec=args.spec, name=args.name or load_space(args.spec).name, storage=args.storage,
+        spec=args.spec, name=args.name or space.name, storage=args.storage,
         num_samples=args.num_samples, searcher=args.searcher,
         scheduler=args.scheduler or default_scheduler(args.objectives, args.num_samples),
         grace=args.grace, min_results=args.min_results, calibrate=args.calibrate,

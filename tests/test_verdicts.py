@@ -200,3 +200,14 @@ def test_equivalence_within_a_declared_margin():
     noisy = Experiment({"a": {0: 0.1005, 1: 0.115, 2: 0.09}, "b": {0: 0.10, 1: 0.10, 2: 0.10}})
     verdict = adjusted([noisy.pair("a", "b")], margin=0.003)[0]
     assert verdict.verdict.startswith("not resolved (about ") and "seeds a point would resolve" in verdict.verdict
+
+
+def test_an_unknown_control_is_refused_in_one_line_before_anything_trains(tmp_path, capsys):
+    from gespace.cli import main
+
+    spec = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "spaces" / "fashion-demo.yaml")
+    assert main(["search", spec, "--control", "nope", "--storage", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "--control 'nope' is not an anchor of " + spec + "; its anchors: baseline, se, ge-theta-minus, ge-theta, "
+        "ge-theta-plus")
+    assert not list(tmp_path.iterdir())
