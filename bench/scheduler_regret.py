@@ -21,7 +21,7 @@ Per run: Pareto recall (the share of the true front, true final errors and exact
 trained to the full budget; and the same against the front whose costs within 1% count as equal,
 gespace's rule, where GE-like costs leave the point of lowest true error), the hypervolume ratio (of the fully trained points' true values to
 the true front's, each objective normalised over the set, reference 1.1) and the epochs trained.
-Then the committed campaigns replayed under 100 orders: how often mosha, moasha and ASHA agree on
+Then every committed campaign (each results/ folder with a campaign.json) replayed under 100 orders: how often mosha, moasha and ASHA agree on
 what trains to the full budget (Jaccard index of the finished sets; no ground truth there, so
 never a recall), and how many promotions needed an epoch the recording does not have.
 
@@ -182,7 +182,7 @@ def synthetic(noise: list[float], sets: int, orders: int) -> dict[tuple[str, str
 def committed(orders: int) -> list[str]:
     """Agreement between schedulers' finished sets on each committed campaign's search phase."""
     lines = []
-    for source in (ROOT / "results" / "answer", ROOT / "results" / "demo"):
+    for source in sorted(path.parent for path in (ROOT / "results").rglob("campaign.json")):
         records = CampaignStore(source).records()
         curves = curves_from_records(records)
         budget = max(r.budget or 0 for r in records)
