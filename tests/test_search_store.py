@@ -256,7 +256,7 @@ def test_schema_1_records_are_upgraded():
 
 
 def test_committed_campaigns_still_load():
-    """Every campaign under results/ (written with schema 1) reads as records and reports."""
+    """Every campaign under results/ (written with record schemas 1 to 3) reads as records."""
     from pathlib import Path
 
     directories = [p.parent for p in Path(__file__).resolve().parents[1].glob("results/**/campaign.json")]
