@@ -173,6 +173,17 @@ def scheduler_with(halving: SuccessiveHalving) -> MultiObjectiveSH:
     return MultiObjectiveSH(halving, list(OBJECTIVES))
 
 
+def launched(count: int, synchronous: bool) -> tuple[SuccessiveHalving, MultiObjectiveSH, dict]:
+    """``count`` fake trials added to a halving (rungs at epochs 1 and 3 of 9), launching done."""
+    halving = SuccessiveHalving(max_t=9, grace=1, eta=3, synchronous=synchronous, min_results=3)
+    scheduler = scheduler_with(halving)
+    trials = {f"p{k}": fake(f"p{k}") for k in range(count)}
+    for trial in trials.values():
+        scheduler.on_trial_add(None, trial)
+    halving.done_launching()
+    return halving, scheduler, trials
+
+
 def fake(pid: str) -> SimpleNamespace:
     point = CanonicalPoint({}, point_id=pid)
     return SimpleNamespace(config=TrialSpec(point, 0, "search", TrialSettings("."), cost={"gmacs": 1.0}).config(),
@@ -186,12 +197,7 @@ def test_a_promoted_trial_that_ends_early_leaves_its_rung_and_the_next_one_decid
     reports a new epoch (an error; a divergence whose final report repeats the rung's epoch; or no
     error at epoch 3, a rung). Rung 3 completes without it and promotes from the two others; the
     place is not passed on to rung 1's fourth."""
-    halving = SuccessiveHalving(max_t=9, grace=1, eta=3, synchronous=synchronous, min_results=3)
-    scheduler = scheduler_with(halving)
-    trials = {f"p{k}": fake(f"p{k}") for k in range(9)}
-    for trial in trials.values():
-        scheduler.on_trial_add(None, trial)
-    halving.done_launching()
+    halving, scheduler, trials = launched(9, synchronous)
     for k, trial in enumerate(trials.values()):
         assert scheduler.on_trial_result(None, trial, {"epoch": 1, "val_error": 0.1 + 0.01 * k, "gmacs": 1.0}) \
             == TrialScheduler.STOP
@@ -229,12 +235,7 @@ def test_a_promoted_trial_that_ends_early_leaves_its_rung_and_the_next_one_decid
 
 @pytest.mark.parametrize("synchronous", [True, False])
 def test_an_interrupted_unit_stays_awaited_and_a_resume_completes_the_rung(tmp_path, synchronous):
-    halving = SuccessiveHalving(max_t=9, grace=1, eta=3, synchronous=synchronous, min_results=3)
-    scheduler = scheduler_with(halving)
-    trials = {f"p{k}": fake(f"p{k}") for k in range(3)}
-    for trial in trials.values():
-        scheduler.on_trial_add(None, trial)
-    halving.done_launching()
+    halving, scheduler, trials = launched(3, synchronous)
     error = tmp_path / "error.txt"
     error.write_text("OSError: [Errno 28] No space left on device\n")
     for k, trial in enumerate(trials.values()):
