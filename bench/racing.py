@@ -6,9 +6,9 @@ point competes with every other) whose true test errors are spread as `results/a
 (0.3 pp) of another. A run's test error is its point's truth plus a seed effect shared by every
 point under that seed plus its own noise, at the seed noise measured in `results/answer` (its
 pooled within-point SD of test error; the committed records carry no per-image bits, so no
-image-level noise is simulated). Each campaign is raced (`search.racing`, 8 declared looks) and
-run with fixed K seeds a point, K in 3, 5, 10, 20, judged once by the same rule at 5% over its
-comparisons (Bonferroni). Per design: runs used, the share of points left open, and the share of
+image-level noise is simulated). Each campaign is raced (`search.racing`, 30 declared rounds) and
+run with fixed K seeds a point, K in 3, 5, 10, 20, judged once by the same rule (a race of one
+look, so its bounds need no share over looks). Per design: runs used, the share of points left open, and the share of
 campaigns with a wrong settlement (off while no competitor is truly better; on while one is truly
 better by more than the margin). The race is compared with the smallest fixed K that is no worse
 in wrong and open shares.
@@ -83,9 +83,9 @@ def wrong(status: dict[str, str], truth: dict[str, float], costs: dict) -> bool:
     return False
 
 
-def run_race(truth: dict[str, float], runs: Runs, costs: dict, looks: int) -> tuple[int, float, bool]:
+def run_race(truth: dict[str, float], runs: Runs, costs: dict, rounds: int) -> tuple[int, float, bool]:
     records: list[TrialRecord] = []
-    settings = RaceSettings(DELTA, looks)
+    settings = RaceSettings(DELTA, rounds)
     while True:
         state = race(list(truth), costs, records, settings)
         if not state.next_units:
@@ -99,7 +99,7 @@ def run_fixed(truth: dict[str, float], runs: Runs, costs: dict, k: int) -> tuple
     """K seeds a point, then one look by the same rule (a race of one declared look)."""
     records = [runs(pid, RACE_SEED + s) for s in range(k) for pid in truth]
     # The same analysis at one look: every point trained under seeds RACE_SEED .. RACE_SEED + k - 1.
-    state = race(list(truth), costs, _as_one_round(records, k), RaceSettings(DELTA, 1, first_look=1))
+    state = race(list(truth), costs, _as_one_round(records, k), RaceSettings(DELTA, rounds=1, first_look=1))
     open_share = sum(s not in (ON, OFF) for s in state.status.values()) / len(truth)
     return len(records), open_share, wrong(state.status, truth, costs)
 
@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaigns", type=int, default=12)
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 30])
-    parser.add_argument("--looks", type=int, default=8, help="the race's declared looks (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=30, help="the race's declared rounds (default %(default)s)")
     args = parser.parse_args()
     means, sigma = measured()
     print(f"CPU: {cpu_description()}")
@@ -128,7 +128,7 @@ def main() -> None:
             rng = random.Random(1000 * n + index)
             truth = campaign(n, means, rng)
             costs = {p: {"gmacs": 1.0 + 0.001 * k / n} for k, p in enumerate(truth)}
-            results = {"race": run_race(truth, Runs(truth, sigma, random.Random(index)), costs, args.looks)}
+            results = {"race": run_race(truth, Runs(truth, sigma, random.Random(index)), costs, args.rounds)}
             for k in FIXED:
                 results[f"K={k}"] = run_fixed(truth, Runs(truth, sigma, random.Random(index)), costs, k)
             for d in designs:

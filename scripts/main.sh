@@ -17,5 +17,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 gespace space validate spaces/fashion-demo.yaml
 exec gespace search spaces/fashion-demo.yaml --name demo --storage runs --resume \
   --num-samples 9 --searcher random --scheduler mosha --calibrate 5 --anchor-seeds 2 \
-  --confirm 2 --race --race-budget 30 --race-delta 1 --epochs 3 --subset 0.05 \
+  --confirm 2 --race --race-rounds 5 --race-budget 30 --race-delta 1 --epochs 3 --subset 0.05 \
   --max-concurrent 2 --cpus-per-trial 1 --seed 0 "$@"

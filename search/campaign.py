@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from ray.tune import Callback, Stopper
 from rich.console import Console
@@ -24,7 +24,7 @@ from search.contract import TrialSettings, TrialSpec, make_record
 from search.records import CONFIRM, FAILED, INTERRUPTED, OK, SEARCH
 from search.schedulers import SuccessiveHalving
 from search.settings import CampaignSettings
-from search.racing import RaceSettings, race, race_rules
+from search.racing import RACE_SEED, RaceSettings, RaceState, race, race_rules
 from search.searchers import CONFIRM_SEED_OFFSET, CampaignSearcher, ListSource, SeedPlan, make_source
 from search.statistics import campaign_noise, summarise, with_p_front
 from search.store import SETTINGS, TORN, CampaignStore, StoreError
@@ -286,8 +286,13 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
             stored.confirm = max(stored.confirm, settings.confirm)
         if settings.race and not stored.race:  # race a campaign's confirmation onward
             stored.race, stored.race_delta = True, settings.race_delta
-        if stored.race:  # a race may get more looks and runs, never another margin
-            stored.race_looks = max(stored.race_looks, settings.race_looks)
+        if stored.race:  # a race may get more runs, never another margin, and other rounds only before it looks
+            if settings.race_rounds not in (None, stored.race_rounds):
+                if _race_state(store, stored, load_space(store.spec_path)).looks:
+                    raise CampaignError(f"campaign {store.directory}: its race has looked already, so its "
+                                        f"{stored.race_rounds or RaceSettings.rounds} declared rounds stay (other "
+                                        "rounds would re-judge what it settled); --race-budget may grow")
+                stored.race_rounds = settings.race_rounds
             stored.race_budget = (None if settings.race_budget is None or stored.race_budget is None
                                   else max(stored.race_budget, settings.race_budget))
         if stored != _stored_settings(store):
@@ -360,7 +365,7 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
 def race_settings(settings: CampaignSettings, space: Any) -> RaceSettings:
     """The race's settings: its margin from --race-delta, else the spec's report.equivalence_pp."""
     try:
-        return race_rules(settings.race_delta, space.report.equivalence_pp, settings.race_looks, settings.race_budget)
+        return race_rules(settings.race_delta, space.report.equivalence_pp, settings.race_rounds, settings.race_budget)
     except ValueError as error:
         raise CampaignError(str(error)) from None
 
@@ -373,18 +378,28 @@ def race_points(store: CampaignStore, space: Any, settings: CampaignSettings
     return {point_id(point): (name, point) for name, point in anchors + chosen}
 
 
+def _race_state(store: CampaignStore, settings: CampaignSettings, space: Any,
+                entries: Mapping[str, Any] | None = None) -> RaceState:
+    """Where the campaign's race stands, from its records. Without ``entries`` (the race's points)
+    a race with no run yet is taken as not begun: its points are chosen when it begins."""
+    records = store.latest()
+    if entries is None:
+        if not any(r.seed is not None and r.seed >= RACE_SEED for r in records):
+            return RaceState({}, [], [], None, 0)
+        entries = race_points(store, space, settings)
+    costs = {pid: {o: next(r for r in records if r.id == pid).objective(o) for o in settings.objectives[1:]}
+             for pid in entries}
+    return race(list(entries), costs, records, race_settings(settings, space), space.report.cost_tolerance or None)
+
+
 def _race(store: CampaignStore, settings: CampaignSettings, space: Any, common: dict[str, Any], progress: bool,
           console: Console) -> None:
     """Race the confirmation (`search.racing`): a round at a time, each a phase of its own units."""
     entries = race_points(store, space, settings)
-    rules = race_settings(settings, space)
-    tolerance = space.report.cost_tolerance or None
     while True:
-        records = store.latest()
-        costs = {pid: {o: next(r for r in records if r.id == pid).objective(o) for o in settings.objectives[1:]}
-                 for pid in entries}
-        state = race(list(entries), costs, records, rules, tolerance)
+        state = _race_state(store, settings, space, entries)
         if not state.next_units:
+            return
             return
         seed = state.next_units[0][1]
         points = [entries[pid] for pid, _ in state.next_units]

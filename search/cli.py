@@ -74,11 +74,12 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="race the confirmation instead: in rounds, every point still open (the anchors and "
                              "the --confirm points) trains under the next seed until it is settled on or off the "
                              "front (indifference margin: --race-delta, else the spec's report.equivalence_pp)")
-    parser.add_argument("--race-looks", type=_positive, default=default("race_looks"), metavar="L",
-                        help="declared looks of the race (one after each round, from its third); its 5%% error "
-                             "rate is spent over them, later looks more (default %(default)s)")
+    parser.add_argument("--race-rounds", type=_positive, default=default("race_rounds"), metavar="R",
+                        help="declared rounds of the race, the most race seeds a point gets (default 30); it looks "
+                             "after round 3 and whenever the seeds have grown by about 15%%, and its 5%% error "
+                             "rate is spent over those looks, later looks more; fixed once it has looked")
     parser.add_argument("--race-budget", type=_positive, default=default("race_budget"), metavar="RUNS",
-                        help="most race runs, all rounds together (default: no limit but --race-looks)")
+                        help="most race runs, all rounds together (default: no limit but --race-rounds)")
     parser.add_argument("--race-delta", type=_margin, default=default("race_delta"), metavar="PP",
                         help="the race's indifference margin in percentage points (default: the spec's "
                              "report.equivalence_pp)")
@@ -138,7 +139,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
         device=args.device, seeds=args.seeds, anchor_seeds=args.anchor_seeds, confirm=args.confirm,
-        confirm_seeds=args.confirm_seeds, race=args.race, race_looks=args.race_looks,
+        confirm_seeds=args.confirm_seeds, race=args.race, race_rounds=args.race_rounds,
         race_budget=args.race_budget, race_delta=args.race_delta)
     try:
         store = run_campaign(settings, resume=args.resume, address=args.address,

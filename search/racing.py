@@ -1,42 +1,61 @@
 """Racing a campaign's confirmation: seeds go where the answer is still open.
 
 The race's points are the anchors and the confirmation's chosen points. In
-rounds (looks) l = 0, 1, ..., every still-open point trains under the same next
-seed, ``RACE_SEED + l``, fresh for the race, so pairing holds from the first
-round. After a round is complete the race looks: with delta the indifference
-margin (the spec's ``report: {equivalence_pp}``),
+rounds r = 1, 2, ..., the points in play train under the same next seed,
+``RACE_SEED + r - 1``, fresh for the race, so pairing holds from the first
+round. At a look, with delta the indifference margin (the spec's ``report:
+{equivalence_pp}``) and competitors the other points of no greater cost (every
+cost within its tolerance, `gespace.objectives.cost_tolerances`):
 
-- a point is settled **off** the front when a point of no greater cost (every
-  cost within its tolerance, `gespace.objectives.cost_tolerances`) is resolved
-  better: the interval of their error difference lies below 0;
-- a point is settled **on** the front when every point of no greater cost is
-  shown not better than it by more than delta: each such interval lies above
-  -delta (a point with no such competitor is on at once).
+- a point is settled **off** the front when a competitor is resolved better
+  (the upper bound of their error difference lies below 0);
+- a point is settled **on** the front when every competitor is shown not
+  better than it by more than delta (each lower bound lies above -delta; a
+  bound that cleared -delta at an earlier look stays cleared). A point with
+  no competitor is on at once.
 
-Settled points get no more seeds. The race ends when nothing is open, after the
-declared number of looks, or when the next round would pass the budget of race
-runs; the report lists what stayed open and the difference it would take seeds
-to resolve.
+Settled points get no more seeds, except while an open point still waits on a
+comparison with them (a lower bound not yet cleared): without their seeds that
+comparison could never narrow below their own frozen noise. The race ends when
+nothing is open, after its declared rounds, or before a round that would pass
+the budget of race runs; the report lists what stayed open and about the seeds
+it would take.
 
-**Error control over repeated looks.** Every settlement rests on an interval,
-so a wrong one (off while no competitor is better; on while one is better by
-more than delta) needs an interval that misses its true difference. The race
-trains ``first_look`` rounds (3 seeds) before its first look, then looks after
-every round, L looks declared. Look j (1..L) spends alpha j / (1 + ... + L) of
-the error rate, split by Bonferroni over the m_j comparisons it makes: by the
-union bound the probability that any interval at any look misses, and so that
-the race settles anything wrongly, is at most alpha (5%), however the looks
-fall and whatever stops the race. Spending in proportion to j keeps early
-looks, on few seeds, from using up alpha that later, narrower ones need
-(O'Brien-Fleming's idea, without the correlation of successive looks that
-their boundaries use: this is conservative, and `bench/racing.py` measures what
-it costs). The intervals a raced campaign prints are these, never fixed-n ones.
-Each interval is `search.verdicts`' pair test (the blocked model over the runs'
-shared seeds, or image by image where the records carry per-image bits).
+**Error control over repeated looks.** The race looks after every round from
+``first_look`` (3 seeds) to its declared last. A settlement is wrong when a
+point is set off while no competitor is truly better, or on while a competitor
+is truly better by more than delta. For each point at most one of the two can
+happen (the first needs it to be truly best among its competitors, the second a
+competitor truly better by more than delta), so each point gets one error
+budget alpha / n (n race points, fixed before the race):
 
-Runs: the race points' confirmation runs (any earlier fixed seeds included) and
-the anchors' full-budget search runs; a chosen point's search run is left out
-(the search selected it). The race judges test error, which nothing selected on.
+- a wrong **on** needs the lower bound against one particular competitor, one
+  truly better by more than delta, to clear -delta at some look: so each lower
+  bound spends the point's whole budget, with no split over competitors (an
+  intersection-union test);
+- a wrong **off** needs the upper bound against any of the point's c
+  competitors to fall below 0: each upper bound spends the budget over c.
+
+Each budget is spread over the looks by a group-sequential boundary
+(`search.sequential`): one z for every look such that a comparison's
+statistic, a Brownian motion over the rounds, ever crosses it with probability
+at most the budget (Pocock's constant boundary; successive looks share most of
+their data, so this is far below Bonferroni over looks: 3.44 against 3.77 for a
+point's 0.25% over 28 looks). Where a comparison gains information more slowly
+than one round a round (a competitor that stopped, seeds from before the race),
+its looks are more correlated and the crossing less likely (Slepian's
+inequality): the bound holds. The t statistics of the pair tests are judged at
+the boundary's one-sided level. Summed over points, the chance that the race
+settles anything wrongly is at most alpha (5%), whatever stops the race. The
+intervals a raced campaign prints are these bounds (lower and upper at their
+own levels), never fixed-n ones; each comes from `search.verdicts`' pair test
+(the blocked model over the runs' shared seeds, or image by image where the
+records carry per-image bits). `bench/racing.py` measures runs and wrong
+settlements against fixed seeds on simulated campaigns.
+
+Runs: the race points' confirmation runs (any earlier fixed seeds included, analysed
+as unpaired) and the anchors' full-budget search runs; a chosen point's search run is
+left out (the search selected it). The race judges test error, which nothing selected on.
 
 Resumable: a round is a set of (point, seed) units, each trained once; the race
 state is recomputed from the records at every start, so a killed campaign goes
@@ -48,13 +67,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from scipy import stats
+
 from gespace.objectives import cost_tolerances
 from search.records import CONFIRM, OK, SEARCH, TrialRecord
+from search.sequential import constant_boundary
 from search.statistics import record_bits
-from search.verdicts import Experiment, Verdict, adjusted
+from search.verdicts import BETTER, UNRESOLVED, WORSE, Experiment, PairTest, Verdict
 
 RACE_SEED = 2000  # the first race round's seed (search seeds start at 0, fixed confirmation ones at 1000)
 OPEN, ON, OFF = "open", "on", "off"
+RACE = "race (search.racing)"  # the procedure behind a race verdict
 
 
 @dataclass(frozen=True)
@@ -62,40 +85,43 @@ class RaceSettings:
     """What a race runs with (campaign.json keeps it, so --resume races the same race)."""
 
     delta: float  # indifference margin, a fraction of error
-    looks: int = 10  # declared number of looks; alpha is spent over them, in proportion to 1, 2, 3, ...
+    rounds: int = 30  # declared rounds: the most race seeds a point gets
     alpha: float = 0.05
     budget: int | None = None  # most race runs, all rounds together
     metric: str = "test"  # "test" or "val": which error the race judges
     first_look: int = 3  # rounds before the first look: with fewer seeds no interval could settle anything
 
     @property
-    def rounds(self) -> int:
-        return self.first_look - 1 + self.looks
+    def look_rounds(self) -> tuple[int, ...]:
+        """The rounds after which the race looks: every one from ``first_look`` to the last."""
+        return tuple(range(min(self.first_look, self.rounds), self.rounds + 1))
 
-    def spent(self, look: int) -> float:
-        """The error rate look ``look`` (0-based) spends: alpha in proportion to look + 1, so early
-        looks, on few seeds, spend little and the total over the declared looks is alpha."""
-        return self.alpha * (look + 1) / (self.looks * (self.looks + 1) / 2)
+    def boundary(self, alpha: float) -> float:
+        """The z every look's bound uses so that, over the declared looks, it misses with probability
+        at most ``alpha`` (Pocock's constant boundary, `search.sequential`)."""
+        return constant_boundary(self.look_rounds, alpha)
 
 
-def race_rules(race_delta: float | None, equivalence_pp: float | None, looks: int = 10,
+def race_rules(race_delta: float | None, equivalence_pp: float | None, rounds: int | None = None,
                budget: int | None = None) -> RaceSettings:
-    """A race's settings from the campaign's (--race-delta, --race-looks, --race-budget) and its
+    """A race's settings from the campaign's (--race-delta, --race-rounds, --race-budget) and its
     spec's report.equivalence_pp; ValueError (one line) without a margin."""
     margin = race_delta or equivalence_pp
     if not margin:
         raise ValueError("--race needs an indifference margin: --race-delta PP, or report: {equivalence_pp: PP} in "
                          "the spec (e.g. 0.3)")
-    return RaceSettings(margin / 100, looks, budget=budget)
+    return RaceSettings(margin / 100, rounds or RaceSettings.rounds, budget=budget)
+
 
 
 @dataclass
 class Look:
-    """One round: its seed, the points it trained, the comparisons it made and what it settled."""
+    """One look: after which round (its seed), the points that round trained, each comparison's
+    bounds at the look's levels, and what it settled."""
 
     seed: int
     trained: list[str]
-    level: float  # each interval's error rate: the look's share of alpha over its comparisons
+    level: float  # each lower bound's one-sided error rate at this look (upper bounds': lower, module doc)
     verdicts: list[Verdict] = field(default_factory=list)
     settled: dict[str, str] = field(default_factory=dict)  # point -> on / off
 
@@ -105,7 +131,7 @@ class RaceState:
     status: dict[str, str]  # point -> open / on / off
     looks: list[Look]
     next_units: list[tuple[str, int]]  # to train now ([] when the race is over)
-    end: str | None  # why it is over: "settled", "looks", "budget"; None while it goes on
+    end: str | None  # why it is over: "settled", "rounds", "budget"; None while it goes on
     runs: int  # race runs trained so far
 
     @property
@@ -137,29 +163,35 @@ def race(points: Sequence[str], costs: Mapping[str, Mapping[str, float]], record
     campaign recomputes the same looks and goes on from the first incomplete round.
     """
     status = {p: OPEN for p in points}
+    rivals = {p: competitors(p, points, costs, tolerance) for p in points}
+    cleared: set[tuple[str, str]] = set()  # (competitor, point): shown not better by more than delta
     done = {(r.id, r.seed) for r in records}  # any end but an interruption: never trained twice
     runs = sum(1 for r in records if r.id in status and r.seed is not None and r.seed >= RACE_SEED)
     looks: list[Look] = []
+    look_rounds = settings.look_rounds
     for index in range(settings.rounds):
         seed = RACE_SEED + index
         open_points = [p for p in points if status[p] == OPEN]
         if not open_points:
             return RaceState(status, looks, [], "settled", runs)
-        missing = [p for p in open_points if (p, seed) not in done]
+        waited_on = {q for p in open_points for q in rivals[p] if (q, p) not in cleared}
+        playing = [p for p in points if status[p] == OPEN or p in waited_on]
+        missing = [p for p in playing if (p, seed) not in done]
         if missing:
             if settings.budget is not None and runs + len(missing) > settings.budget:
                 return RaceState(status, looks, [], "budget", runs)
             return RaceState(status, looks, [(p, seed) for p in missing], None, runs)
-        if index >= settings.first_look - 1:
-            looks.append(_look(len(looks), seed, open_points, points, costs, records, settings, tolerance, status))
-    end = "settled" if all(s != OPEN for s in status.values()) else "looks"
+        if index + 1 in look_rounds:
+            looks.append(_look(seed, playing, open_points, rivals, records, settings, cleared, status))
+    end = "settled" if all(s != OPEN for s in status.values()) else "rounds"
     return RaceState(status, looks, [], end, runs)
 
 
-def _look(index: int, seed: int, open_points: list[str], points: Sequence[str], costs: Mapping[str, Mapping[str, float]],
-          records: Sequence[TrialRecord], settings: RaceSettings, tolerance: Mapping[str, float] | None,
+def _look(seed: int, trained: list[str], open_points: list[str], rivals: Mapping[str, list[str]],
+          records: Sequence[TrialRecord], settings: RaceSettings, cleared: set[tuple[str, str]],
           status: dict[str, str]) -> Look:
-    """Analyse the runs up to this round's seed, and settle what the intervals allow."""
+    """Analyse the runs up to this round's seed, and settle what the bounds allow (module doc)."""
+    points = list(rivals)
     seen = [r for r in race_runs(records, points) if r.seed is None or r.seed < RACE_SEED or r.seed <= seed]
     groups: dict[str, list[TrialRecord]] = {}
     for r in seen:
@@ -168,30 +200,53 @@ def _look(index: int, seed: int, open_points: list[str], points: Sequence[str], 
     experiment = Experiment({p: {r.seed: value(r) for r in group if value(r) is not None}
                              for p, group in groups.items()},
                             bits={p: record_bits(group, settings.metric) for p, group in groups.items()})
-    pairs = [(q, p) for p in open_points for q in competitors(p, points, costs, tolerance)
-             if p in experiment.runs and q in experiment.runs]
-    level = settings.spent(index) / max(1, len(pairs))
-    verdicts = adjusted([experiment.pair(q, p) for q, p in pairs], "none", settings.delta, alpha=level)
-    look = Look(seed, open_points, level, verdicts)
-    by_point: dict[str, list[Verdict]] = {p: [] for p in open_points}
-    for verdict in verdicts:
-        by_point[verdict.test.reference].append(verdict)
+    budget = settings.alpha / len(points)  # each point's, over every look
+    level = float(stats.norm.sf(settings.boundary(budget)))
+    look = Look(seed, trained, level)
     for p in open_points:
-        against = by_point[p]
-        if any(v.interval is not None and v.interval[1] < 0 for v in against):
+        against = [q for q in rivals[p] if p in experiment.runs and q in experiment.runs]
+        upper = float(stats.norm.sf(settings.boundary(budget / max(1, len(against)))))
+        verdicts = [race_verdict(experiment.pair(q, p, check=False), level, upper, settings.delta)
+                    for q in against]
+        look.verdicts += verdicts
+        cleared.update((v.test.point, p) for v in verdicts if v.interval and v.interval[0] > -settings.delta)
+        if any(v.interval and v.interval[1] < 0 for v in verdicts):
             look.settled[p] = OFF
-        elif all(v.interval is not None and v.interval[0] > -settings.delta for v in against):
+        elif all((q, p) in cleared for q in rivals[p]):
             look.settled[p] = ON
     status.update(look.settled)
     return look
 
 
+def race_verdict(test: PairTest, lower_level: float, upper_level: float, delta: float) -> Verdict:
+    """A race comparison (competitor minus point): its lower bound one-sided at ``lower_level``,
+    its upper bound at ``upper_level`` (module doc), and what they say."""
+    if test.stderr is None:
+        return Verdict(test, RACE, None, None, f"{UNRESOLVED} (noise unknown)")
+    low = test.estimate - test.critical(2 * lower_level) * test.stderr
+    high = test.estimate + test.critical(2 * upper_level) * test.stderr
+    if high < 0 or low > 0:
+        verdict = BETTER if high < 0 else WORSE
+    elif low > -delta and high < delta:
+        verdict = f"equal within {100 * delta:.2g} pp"
+    else:
+        verdict = UNRESOLVED
+    return Verdict(test, RACE, None, (low, high), verdict)
+
+
 def seeds_to_settle(verdict: Verdict, delta: float) -> int | None:
-    """About how many race seeds a point would need for this comparison to settle it: the seeds
-    at which the interval's half-width falls below the distance of its estimate from the nearer
-    boundary (0 to settle off, -delta to settle on), at the same level."""
+    """About how many race seeds a point would need for this comparison to settle it: the seeds at
+    which the bound nearer to settling (the upper one to 0, to settle off; the lower one to -delta,
+    to settle on) would clear, at the same level."""
     if verdict.interval is None or not verdict.test.stderr:
         return None
-    half = verdict.interval[1] - verdict.test.estimate
-    room = max(-verdict.test.estimate, verdict.test.estimate + delta)  # to settle off, or on
-    return max(1, math.ceil(verdict.test.runs * (half / room) ** 2))
+    low, high = verdict.interval
+    estimate = verdict.test.estimate
+    needed = []
+    if estimate < 0:
+        needed.append((high - estimate) / -estimate)
+    if estimate > -delta:
+        needed.append((estimate - low) / (estimate + delta))
+    if not needed:
+        return None
+    return max(1, math.ceil(verdict.test.runs * min(needed) ** 2))

@@ -171,7 +171,7 @@ def campaign_judging(directory: str | Path, adjust: str = "holm", control: str |
     options = load_space(store.spec_path).report
     margin = options.equivalence_pp / 100 if options.equivalence_pp else None
     settings = store.settings()
-    race = (race_rules(settings.get("race_delta"), options.equivalence_pp, settings.get("race_looks", 10),
+    race = (race_rules(settings.get("race_delta"), options.equivalence_pp, settings.get("race_rounds"),
                        settings.get("race_budget")) if settings.get("race") else None)
     return Judging(adjust, control, margin, options.cost_tolerance or None, race)
 
@@ -359,20 +359,25 @@ def race_section(campaign: str, summaries: list[PointSummary], records: list[Tri
         rows.append({"campaign": campaign, "point": names[p], "status": status, "race_seeds": str(seeds[p]),
                      "settled_at": f"look {look + 1}" if look is not None else "",
                      "decided_by": _decided_by(decisive, status, rules.delta, names), "diff_pp": difference})
-    ends = {"settled": "ended: every point is settled", "looks": f"ended: its {rules.looks} declared looks are used",
+    ends = {"settled": "ended: every point is settled", "rounds": f"ended: its {rules.rounds} declared rounds are used",
             "budget": f"ended: the next round would pass the budget of {rules.budget} race runs",
             None: f"goes on: the next round trains {len(state.next_units)} runs (seed {state.next_units[0][1]})"
             if state.next_units else "goes on"}
-    last = (f"the last look's at error rate {state.looks[-1].level:.2g} each" if state.looks
-            else f"the first look comes after round {rules.first_look}")
-    notes = [f"{len(state.looks)} looks, {state.runs} race runs (seeds from {RACE_SEED}); the race {ends[state.end]}. "
+    level = (f"lower bounds one-sided at {state.looks[-1].level:.2g} at every look" if state.looks
+             else f"the first look comes after round {rules.first_look}")
+    rounds = rules.look_rounds
+    notes = [f"{len(state.looks)} look{'' if len(state.looks) == 1 else 's'}, {state.runs} race runs (seeds from "
+             f"{RACE_SEED}); the race {ends[state.end]}. "
              f"Judged on {'test' if rules.metric == 'test' else 'validation'} error with an indifference margin of "
              f"{100 * rules.delta:g} pp: off the front once a point of no greater cost is resolved better; on once "
              "every such point is shown not better by more than the margin (search/racing.py).",
-             f"Intervals: the {rules.looks} declared looks share {rules.alpha:.0%} (later looks more), each look's "
-             f"share split by Bonferroni over its comparisons ({last}), so the chance that the race settles "
-             f"anything wrongly is at most {rules.alpha:.0%}; fixed-n intervals would be too narrow once runs can "
-             "stop. diff_pp: the decisive competitor minus the point."]
+             f"Intervals: each of the {len(points)} points has {rules.alpha:.0%}/{len(points)} to spend over the "
+             f"{len(rounds)} declared looks (after rounds {rounds[0]}-{rounds[-1]}) by Pocock's group-sequential "
+             "boundary (search/sequential.py): a lower bound spends the point's share whole, an upper bound that "
+             f"share over the point's competitors ({level}), so the chance that the race settles anything wrongly "
+             f"is at most {rules.alpha:.0%}; fixed-n intervals would be too narrow once runs can stop. Settled "
+             "points train on while an open point waits on a comparison with them. diff_pp: the decisive competitor "
+             "minus the point."]
     return Section(title, columns, rows, notes, "confirmed-comparisons.csv", ("race_seeds",))
 
 
@@ -384,8 +389,8 @@ def _decisive(verdicts: list[Verdict], status: str, delta: float) -> Verdict | N
         return None
     if status == "off":
         return next(v for v in usable if v.interval[1] < 0)
-    if status == "on":
-        return min(usable, key=lambda v: v.interval[0])
+    if status == "on":  # the closest to the margin among those this look cleared (others cleared earlier)
+        return min([v for v in usable if v.interval[0] > -delta] or usable, key=lambda v: v.interval[0])
     return max(usable, key=lambda v: seeds_to_settle(v, delta) or 0)
 
 

@@ -40,7 +40,7 @@ class CampaignSettings:
     confirm: int = 0  # search points confirmed (with the anchors) after the search
     confirm_seeds: int = 2
     race: bool = False  # race the confirmation (search.racing) instead of fixed confirm_seeds
-    race_looks: int = 8  # declared looks of the race: alpha is spent over them (search.racing)
+    race_rounds: int | None = None  # declared rounds of the race (most race seeds a point); None: 30 (search.racing)
     race_budget: int | None = None  # most race runs in all
     race_delta: float | None = None  # indifference margin (pp); default: the spec's report.equivalence_pp
 

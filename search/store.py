@@ -89,6 +89,8 @@ class CampaignStore:
             raise StoreError(str(err)) from None
         if not isinstance(settings, dict):
             raise StoreError(f"{path}: campaign settings are not a JSON object")
+        if "race_looks" in settings:  # races that looked after every round from the third: the same last round
+            settings["race_rounds"] = 2 + settings.pop("race_looks")
         return settings
 
     def update_settings(self, settings: dict[str, Any]) -> None:

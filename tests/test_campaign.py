@@ -23,7 +23,7 @@ import pytest
 
 from gespace.grammar import load_space, point_id
 from gespace.train.faults import FAULTS
-from search.campaign import RAY_LOG, connect_ray, run_campaign
+from search.campaign import RAY_LOG, CampaignError, connect_ray, run_campaign
 from search.curves import read_scalars, run_directory
 from search.records import phase_records
 from search.settings import CampaignSettings
@@ -467,14 +467,14 @@ def test_a_raced_confirmation_stops_at_its_budget_and_resumes_without_repeats(tm
     """--race: the anchors and the chosen point train under seed 2000, then the open ones under
     2001, ...; a budget of 8 race runs stops it after the first round (6 runs) unless 2 or fewer
     stay open; resumed with a larger budget, it goes on from the next round and trains no unit twice,
-    each round exactly the points the race left open."""
+    each round exactly the points the race left in play; once it has looked, its rounds stay."""
     from search.racing import RACE_SEED, OPEN, race
 
     spec = write(tmp_path, SPEC)
     space = load_space(spec)
     settings = CampaignSettings(spec=spec, name="race", storage=str(tmp_path / "runs"), num_samples=6,
                                 scheduler="none", max_concurrent=2, anchor_seeds=2, seeds=1, confirm=1,
-                                race=True, race_looks=4, race_budget=8, race_delta=5.0, seed=5)
+                                race=True, race_rounds=6, race_budget=8, race_delta=5.0, seed=5)
     store = run_campaign(settings, progress=False)
     race_units = [r.unit for r in store.records() if r.seed >= RACE_SEED]
     assert sorted({seed for _, seed in race_units})[0] == RACE_SEED and len(race_units) <= 8
@@ -488,13 +488,16 @@ def test_a_raced_confirmation_stops_at_its_budget_and_resumes_without_repeats(tm
     entries = race_points(resumed, space, settings)
     costs = {pid: {"gmacs": next(r for r in records if r.id == pid).cost.gmacs} for pid in entries}
     state = race(list(entries), costs, records, race_settings(dataclasses.replace(settings, race_budget=30), space))
-    assert state.next_units == [] and state.end in ("settled", "looks", "budget")
-    for look in state.looks:  # each round trained exactly the points open before it
+    assert state.next_units == [] and state.end in ("settled", "rounds", "budget") and state.looks
+    for look in state.looks:  # each round trained exactly the points in play before it
         assert sorted(pid for pid, seed in units if seed == look.seed) == sorted(look.trained), (
             look.seed, look.settled, [(lk.seed, lk.settled) for lk in state.looks])
     assert all(status in (OPEN, "on", "off") for status in state.status.values())
+    with pytest.raises(CampaignError, match="its race has looked already, so its 6 declared rounds stay"):
+        run_campaign(dataclasses.replace(settings, race_budget=30, race_rounds=9), resume=True, progress=False)
     from search.report import write_report
 
     report = write_report([resumed.directory])["markdown"].read_text()
     assert "## Race: the confirmation, settled on or off the front" in report
-    assert f"{len(state.looks)} looks, {state.runs} race runs" in report
+    looks = f"{len(state.looks)} look{'' if len(state.looks) == 1 else 's'}"
+    assert f"{looks}, {state.runs} race runs" in report
