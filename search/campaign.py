@@ -15,13 +15,14 @@ from ray.tune import Callback, Stopper
 from rich.console import Console
 from rich.live import Live
 
-from gespace.grammar import load_space, point_id
+from gespace.grammar import PointError, load_space, point_id
 from search import SCHEDULERS, SEARCHERS
 from search.latency import campaign_cost
 from search.progress import CampaignState, Running, plain_line, render
 from search.endings import error_reason, lines, machine_cause
 from search.contract import TrialSettings, TrialSpec, make_record
 from search.records import CONFIRM, FAILED, INTERRUPTED, OK, SEARCH
+from search.ablation import one_knob_changes
 from search.schedulers import SuccessiveHalving
 from search.settings import CampaignSettings
 from search.racing import RACE_SEED, RaceSettings, RaceState, race, race_rules
@@ -306,6 +307,8 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
     if settings.scheduler not in SCHEDULERS:
         raise CampaignError(f"unknown scheduler {settings.scheduler!r}; use {', '.join(SCHEDULERS)}")
     space = load_space(store.spec_path if resume else settings.spec)
+    if settings.searcher == "ablation":
+        ablation_points(space, settings)  # a malformed ablation stops here, before anything starts
     # Before anything starts: an unusable latency cache or device ends the campaign in one line.
     cost_fn = campaign_cost(space, settings.objectives, store.directory, settings.device,
                             trial_threads(settings.cpus_per_trial))
@@ -342,6 +345,12 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
         cohort = CampaignSearcher(space, store, source=ListSource([]), plan=plan, points=0,
                                   calibration=calibration, **common)
         _fit(cohort, None, settings, store, progress, console)
+    if settings.searcher == "ablation":
+        points = ablation_points(space, settings)
+        plan = SeedPlan(SEARCH, settings.seed, settings.seeds, settings.seeds)  # every point under the same seeds
+        searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan, points=len(points), **common)
+        _fit(searcher, None, settings, store, progress, console)
+        return
     if store.confirmation() is None:  # once the confirmation is chosen, the search is over
         grace = _grace(settings, store, space)
         scheduler, halving = _scheduler(settings, space, store, grace)
@@ -360,6 +369,29 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
         searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan,
                                     points=len(points), **common)
         _fit(searcher, None, settings, store, progress, console)
+
+
+def ablation_points(space: Any, settings: CampaignSettings) -> list[tuple[str | None, dict[str, Any]]]:
+    """An ablation's points (`search.ablation`): the anchor ``--around``, then each one-knob change,
+    named when it is another of the spec's anchors; `CampaignError` (one line) when the ablation
+    cannot run as asked."""
+    if not settings.around:
+        raise CampaignError("--searcher ablation needs --around ANCHOR: the anchor whose one-knob changes it trains")
+    if settings.seeds < 2:
+        raise CampaignError("--searcher ablation needs --seeds 2 or more: each change is judged against the "
+                            "anchor under the same seeds (3 resolve about twice the difference 2 do)")
+    if settings.scheduler != "none" or settings.race or settings.confirm:
+        raise CampaignError("--searcher ablation trains every point to the full budget under --seeds: it takes "
+                            "no --scheduler but none, no --race and no --confirm")
+    try:
+        changes = one_knob_changes(space, settings.around, settings.knobs)
+    except PointError as error:
+        raise CampaignError(f"{settings.spec}: {error}") from None
+    overrides = settings.overrides()
+    names = {point_id(space.canonicalise({**p, **overrides})): name for name, p in space.anchors()}
+    points = [space.canonicalise({**p, **overrides})
+              for p in [space.anchor(settings.around)] + [c.point for c in changes]]
+    return [(settings.around if k == 0 else names.get(point_id(p)), p) for k, p in enumerate(points)]
 
 
 def race_settings(settings: CampaignSettings, space: Any) -> RaceSettings:

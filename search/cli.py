@@ -83,7 +83,12 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--race-delta", type=_margin, default=default("race_delta"), metavar="PP",
                         help="the race's indifference margin in percentage points (default: the spec's "
                              "report.equivalence_pp)")
-    parser.add_argument("--searcher", choices=SEARCHERS, default="random")
+    parser.add_argument("--searcher", choices=SEARCHERS, default="random",
+                        help="how points are chosen; ablation: the anchor --around and every one-knob change of it, "
+                             "each under the same --seeds, all to the full budget")
+    parser.add_argument("--around", metavar="ANCHOR", help="--searcher ablation: the anchor to vary")
+    parser.add_argument("--knobs", nargs="+", metavar="KNOB",
+                        help="--searcher ablation: the knobs to vary (default: every GE knob)")
     parser.add_argument("--scheduler", choices=SCHEDULERS,
                         help="early stopping: asha (validation error alone), mosha / moasha (multi-objective "
                              "successive halving, synchronous / asynchronous), none; default: mosha for "
@@ -133,14 +138,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = CampaignSettings(
         spec=args.spec, name=args.name or space.name, storage=args.storage,
         num_samples=args.num_samples, searcher=args.searcher,
-        scheduler=args.scheduler or default_scheduler(args.objectives, args.num_samples),
+        scheduler=args.scheduler or ("none" if args.searcher == "ablation"
+                                     else default_scheduler(args.objectives, args.num_samples)),
         grace=args.grace, min_results=args.min_results, calibrate=args.calibrate,
         objectives=args.objectives, epochs=args.epochs, subset=args.subset,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
         device=args.device, seeds=args.seeds, anchor_seeds=args.anchor_seeds, confirm=args.confirm,
         confirm_seeds=args.confirm_seeds, race=args.race, race_rounds=args.race_rounds,
-        race_budget=args.race_budget, race_delta=args.race_delta)
+        race_budget=args.race_budget, race_delta=args.race_delta, around=args.around, knobs=args.knobs)
     try:
         store = run_campaign(settings, resume=args.resume, address=args.address,
                              progress=not args.no_progress)

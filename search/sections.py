@@ -27,6 +27,7 @@ from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_reco
 from search.statistics import (Estimate, FrontOdds, Noise, PointSummary, Spread, campaign_noise, noise_spread,
                                resolvable_difference, seeds_to_resolve, summarise, with_p_front)
 from search.racing import RACE_SEED, RaceSettings, race, race_rules, seeds_to_settle
+from search.ablation import change_label
 from search.verdicts import Experiment, Verdict, adjusted, all_pairs, many_to_one
 from search.store import CampaignStore
 
@@ -157,6 +158,7 @@ class Judging:
     margin: float | None = None  # equivalence margin, a fraction of error
     tolerance: Mapping[str, float] | None = None  # cost tolerances overriding the registry's
     race: RaceSettings | None = None  # a raced confirmation: its verdicts are the race's
+    around: str | None = None  # an ablation's anchor (search.ablation): the report adds its table
 
     @property
     def tolerances(self) -> dict[str, float]:
@@ -173,7 +175,8 @@ def campaign_judging(directory: str | Path, adjust: str = "holm", control: str |
     settings = store.settings()
     race = (race_rules(settings.get("race_delta"), options.equivalence_pp, settings.get("race_rounds"),
                        settings.get("race_budget")) if settings.get("race") else None)
-    return Judging(adjust, control, margin, options.cost_tolerance or None, race)
+    around = settings.get("around") if settings.get("searcher") == "ablation" else None
+    return Judging(adjust, control, margin, options.cost_tolerance or None, race, around)
 
 
 def _tolerance_note(objectives: Sequence[str], judging: Judging) -> str | None:
@@ -322,6 +325,46 @@ def power_notes(noise: Noise, seeds: int) -> list[str]:
             f"{100 * smallest:.2f} pp (95% confidence, 80% power); resolving 0.5 pp needs {needs[0.5]} seeds, "
             f"1 pp needs {needs[1.0]}.",
             f"Over the seed noise's 95% interval that difference ranges {100 * low:.2f}-{100 * high:.2f} pp."]
+
+
+ABLATION_COLUMNS = ("campaign", "change", "seeds", "test_err_%", "diff_pp", "p_adj", "verdict", "val_err_%", "gmacs",
+                    "params_m", "latency_ms")
+
+
+def ablation_section(campaign: str, summaries: Sequence[PointSummary], judging: Judging, names: Mapping[str, str],
+                     title: str, columns: Sequence[str]) -> Section | None:
+    """An ablation in the layout of the paper's Tables 1-2: the anchor, then one row per one-knob
+    change with its error, its difference from the anchor (Dunnett's family over the changes, on
+    test error, which nothing selected on) and its costs."""
+    center = next((s for s in summaries if s.name == judging.around), None)
+    if center is None:
+        return None
+    on_test = all(s.tests for s in summaries)
+    experiment = Experiment({s.id: (s.tests if on_test else s.errors) for s in summaries},
+                            bits={s.id: s.bits["test" if on_test else "val"] for s in summaries})
+    changes = [s for s in summaries if s.id != center.id]
+    verdicts = {v.test.point: v for v in many_to_one(experiment, center.id, [s.id for s in changes],
+                                                     judging.margin, fallback=judging.adjust)}
+    rows = []
+    for summary in [center, *changes]:
+        row = {**_summary_row(campaign, summary, lambda s: names[s.id]), "diff_pp": "", "p_adj": "", "verdict": ""}
+        label = change_label(center.point, summary.point)
+        row["change"] = (f"{names[center.id]} (the anchor)" if summary is center
+                         else label + (f" = {names[summary.id]}" if summary.name else ""))
+        verdict = verdicts.get(summary.id)
+        if verdict is not None:
+            row.update(diff_pp=verdict_row(campaign, verdict, names, experiment.runs)["diff_pp"],
+                       p_adj=_p_text(verdict.p_adjusted), verdict=verdict.verdict)
+        rows.append(row)
+    metric = "test error" if on_test else "validation error (these records have no test error)"
+    notes = [f"One row per one-knob change of {names[center.id]}, each under the same seeds (search/ablation.py). "
+             f"diff_pp: the change minus the anchor on {metric}, in percentage points (negative: the change "
+             "lowers the error), with the interval its verdict reads: " +
+             ", ".join(sorted({v.procedure for v in verdicts.values()})) + " over the changes."]
+    fit = experiment.fit
+    if fit.known:
+        notes.append(f"Blocked model (point + seed): residual SD {100 * fit.sigma:.2f} pp on {fit.df} df.")
+    return Section(title, columns, rows, notes, "ablation.csv", ("seeds", "p_adj", "val_err_%"))
 
 
 def stopped_section(campaign: str, records: list[TrialRecord], columns: Sequence[str],
@@ -474,6 +517,12 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
                 sections.append(anchor_pairs_section(
                     campaign, experiment, anchors, judging, names, metric,
                     f"{prefix}Anchors, every pair (Tukey HSD)", columns))
+            if judging.around:
+                ablation = ablation_section(campaign, summaries, judging, names,
+                                            f"{prefix}Ablation around {anchor_label(judging.around)}",
+                                            shown([c for c in ABLATION_COLUMNS
+                                                   if c != LATENCY_OBJECTIVE or LATENCY_OBJECTIVE in objectives]))
+                sections += [ablation] if ablation else []
             sections.append(stopped_section(campaign, runs, shown(STOPPED_COLUMNS), label))
         elif judging.race is not None:
             sections += [front, race_section(campaign, summaries, records, judging, names, objectives,

@@ -501,3 +501,36 @@ def test_a_raced_confirmation_stops_at_its_budget_and_resumes_without_repeats(tm
     assert "## Race: the confirmation, settled on or off the front" in report
     looks = f"{len(state.looks)} look{'' if len(state.looks) == 1 else 's'}"
     assert f"{looks}, {state.runs} race runs" in report
+
+
+def test_an_ablation_trains_the_anchor_and_each_one_knob_change_under_the_same_seeds(tmp_path):
+    """--searcher ablation --around ge-theta: the anchor and its 4 one-knob changes of the tiny
+    space (no GE, pool gather, extent 2, SE subnet), each under seeds 0 and 1, to the full budget;
+    the report's ablation table has a row per change with its difference from the anchor. A missing
+    --around, an unknown anchor and a single seed are refused in one line before any training."""
+    from search.ablation import one_knob_changes
+    from search.report import write_report
+
+    spec = write(tmp_path, SPEC)
+    space = load_space(spec)
+    settings = CampaignSettings(spec=spec, name="ablation", storage=str(tmp_path / "runs"), num_samples=1,
+                                searcher="ablation", scheduler="none", seeds=2, around="ge-theta",
+                                max_concurrent=2)
+    for wrong, message in [({"around": None}, "needs --around ANCHOR"),
+                           ({"around": "ge-theta-prime"}, "no anchor 'ge-theta-prime'"),
+                           ({"seeds": 1}, "needs --seeds 2 or more")]:
+        with pytest.raises(CampaignError, match=message):
+            run_campaign(dataclasses.replace(settings, name=f"bad-{len(message)}", **wrong), progress=False)
+    store = run_campaign(settings, progress=False)
+    changes = one_knob_changes(space, "ge-theta")
+    assert sorted(c.knob for c in changes) == ["ge.excite.mlp", "ge.gather.extent", "ge.gather.op",
+                                               "ge.placement.stages"]
+    expected = {space.point_id(space.anchor("ge-theta"))} | {c.id for c in changes}
+    units = sorted(r.unit for r in store.records())
+    assert units == sorted((pid, seed) for pid in expected for seed in (0, 1))
+    assert all(r.epochs_done == 2 for r in store.records())  # the full budget: no early stopping
+    report = write_report([store.directory])["markdown"].read_text()
+    assert "## Ablation around GE-θ" in report
+    for row in ("GE-θ (the anchor)", "ge.gather.op: dwconv -> pool", "ge.gather.extent: global -> 2",
+                "ge.excite.mlp: none -> se (+ ge.excite.reduction 2) = GE-θ⁺", "ge.placement.stages: [2,3,4] -> [] = Baseline"):
+        assert row in report, row

@@ -154,7 +154,7 @@ class Space:
                     reasons.setdefault((key, _freeze(walk.values[key])), problems[0][1])
                 continue
             for key in walk.values:
-                if self._spec_active(key, walk.values):
+                if self.is_active(key, walk.values):
                     active_seen.add(key)
                     used.setdefault(key, set()).add(_freeze(walk.values[key]))
         if not active_seen:
@@ -204,7 +204,7 @@ class Space:
                 raw[key] = value
             point = self.canonicalise(raw)
             for key, located in settings.items():
-                if key in raw and not self._spec_active(key, point):
+                if key in raw and not self.is_active(key, point):
                     self._problem((located.line, located.col), f"anchors.{name}.{key}",
                                   "this setting has no effect at this anchor (the knob is inactive)")
             for key, message in point_problems(point):
@@ -212,7 +212,7 @@ class Space:
             self._anchors[name] = point
 
     # --- points ----------------------------------------------------------------------------
-    def _spec_active(self, key: str, values: Point) -> bool:
+    def is_active(self, key: str, values: Point) -> bool:
         """Whether knob ``key`` of a complete assignment is active (its value chosen, not defaulted)."""
         return key in values and all(c.holds(values) for c in self.knobs[key].conditions)
 

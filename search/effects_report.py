@@ -1,0 +1,93 @@
+"""`gespace analyze effects`: what each knob value does to error and cost (search.effects)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gespace.cli import UserError
+from gespace.grammar import SpecError, load_space
+from search.effects import Effects, knob_effects
+from search.render import csv_text, print_section, report_console, section_markdown
+from search.sections import Section
+from search.store import CampaignStore, StoreError
+
+METRICS = {"val": "val_error", "test": "test_error"}
+COLUMNS = ("knob", "level", "reference", "points", "diff_pp", "p_adj", "verdict", "gmacs_%", "params_m_%")
+
+
+def add_effects_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("effects", help="each knob value against the space's default: effects on error "
+                                                 "(with adjusted intervals) and on cost, from one linear model")
+    parser.add_argument("directory", metavar="CAMPAIGN", help="a campaign directory")
+    parser.add_argument("--metric", choices=METRICS, default="val",
+                        help="validation error (default) or test error")
+    parser.add_argument("--out", help="where effects.csv and effects.md go (default: not written)")
+    parser.set_defaults(handler=cmd_effects)
+
+
+def cmd_effects(args: argparse.Namespace) -> int:
+    try:
+        store = CampaignStore(args.directory)
+        settings = store.settings()
+        space = load_space(str(store.spec_path))
+        records = store.latest()
+    except (StoreError, SpecError) as error:
+        raise UserError(str(error)) from None
+    margin = space.report.equivalence_pp / 100 if space.report.equivalence_pp else None
+    try:
+        effects = knob_effects(space, records, METRICS[args.metric], margin=margin,
+                               searcher=settings.get("searcher", "random"),
+                               scheduler=settings.get("scheduler", "none"))
+    except ValueError as error:
+        raise UserError(f"{args.directory}: {error}") from None
+    if not effects.levels:
+        raise UserError(f"{args.directory}: no knob varies among its full-budget runs; nothing to compare")
+    section = Section(f"Knob effects on {effects.metric.replace('_', ' ')}", COLUMNS, effect_rows(effects),
+                      effects_notes(effects), "effects.csv", ("reference", "p_adj", "params_m_%"))
+    print_section(section, report_console())
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "effects.csv").write_text(csv_text(section.rows, section.columns))
+        (out / "effects.md").write_text(section_markdown(section))
+    return 0
+
+
+def effect_rows(effects: Effects) -> list[dict[str, str]]:
+    rows = []
+    for e in effects.levels:
+        verdict = e.verdict
+        difference = f"{100 * verdict.test.estimate:+.2f}"
+        if verdict.interval:
+            difference += f" [{100 * verdict.interval[0]:+.2f}, {100 * verdict.interval[1]:+.2f}]"
+        rows.append({"knob": e.knob, "level": e.level, "reference": e.reference, "points": str(e.points),
+                     "diff_pp": difference,
+                     "p_adj": "" if verdict.p_adjusted is None else f"{verdict.p_adjusted:.3f}",
+                     "verdict": verdict.verdict,
+                     "gmacs_%": f"{e.costs['gmacs']:+.2f}" if "gmacs" in e.costs else "",
+                     "params_m_%": f"{e.costs['params_m']:+.2f}" if "params_m" in e.costs else ""})
+    return rows
+
+
+def effects_notes(effects: Effects) -> list[str]:
+    notes = [f"One linear model over {effects.runs} full-budget runs of {effects.points} points: each knob a factor "
+             "against its reference (the space's default), 'inactive' a level of its own, seeds as blocks; "
+             f"residual SD {100 * effects.sigma:.2f} pp on {effects.df} df. diff_pp: the level minus the reference "
+             "with the other knobs held, with its interval adjusted by Holm over the knob's levels; cost columns: "
+             "the same model on log cost, in percent (search/effects.py)."]
+    if effects.unseparable:
+        notes.append("Not separable from other knobs' levels in these runs (left out): " + ", ".join(effects.unseparable))
+    if effects.interactions:
+        how = ("each given every other pair's" if effects.jointly else "one pair at a time, the joint model having "
+               "no residual df: an interaction may stand in for another it travels with")
+        notes.append(f"Interactions (F test of the pair's product terms, {how}; Holm over the pairs tested): " + "; ".join(
+            f"{i.knob} x {i.other}: p = {i.p:.3f}, adjusted {i.p_adjusted:.3f} ({i.df} df)"
+            for i in effects.interactions) + f"; {effects.untested_pairs} pairs the data cannot test.")
+    elif effects.untested_pairs:
+        notes.append(f"Interactions: none of the {effects.untested_pairs} pairs of knobs can be tested on these runs.")
+    if effects.importance:
+        ranked = sorted(effects.importance.items(), key=lambda item: -item[1])
+        notes.append("PED-ANOVA importance (Optuna, one trial per point; a cross-check without seeds or "
+                     "intervals): " + ", ".join(f"{k} {v:.2f}" for k, v in ranked if v > 0))
+    notes += [f"Caveat: {c}." for c in effects.caveats]
+    return notes
