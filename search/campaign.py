@@ -296,6 +296,8 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
                 stored.race_rounds = settings.race_rounds
             stored.race_budget = (None if settings.race_budget is None or stored.race_budget is None
                                   else max(stored.race_budget, settings.race_budget))
+            stored.race_hours = (None if settings.race_hours is None or stored.race_hours is None
+                                 else max(stored.race_hours, settings.race_hours))
         if stored != _stored_settings(store):
             store.update_settings(asdict(stored))
         settings = stored
@@ -397,7 +399,8 @@ def ablation_points(space: Any, settings: CampaignSettings) -> list[tuple[str | 
 def race_settings(settings: CampaignSettings, space: Any) -> RaceSettings:
     """The race's settings: its margin from --race-delta, else the spec's report.equivalence_pp."""
     try:
-        return race_rules(settings.race_delta, space.report.equivalence_pp, settings.race_rounds, settings.race_budget)
+        return race_rules(settings.race_delta, space.report.equivalence_pp, settings.race_rounds, settings.race_budget,
+                          settings.race_hours, settings.cpus_per_trial)
     except ValueError as error:
         raise CampaignError(str(error)) from None
 

@@ -26,6 +26,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of core-hours, e.g. 2.5")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -80,6 +90,9 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                              "rate is spent over those looks, later looks more; fixed once it has looked")
     parser.add_argument("--race-budget", type=_positive, default=default("race_budget"), metavar="RUNS",
                         help="most race runs, all rounds together (default: no limit but --race-rounds)")
+    parser.add_argument("--race-hours", type=_hours, default=default("race_hours"), metavar="H",
+                        help="most core-hours of race runs (cores per trial x wall time), all rounds together; "
+                             "a round that would pass it, at the race points' mean run time, is not started")
     parser.add_argument("--race-delta", type=_margin, default=default("race_delta"), metavar="PP",
                         help="the race's indifference margin in percentage points (default: the spec's "
                              "report.equivalence_pp)")
@@ -146,7 +159,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
         device=args.device, seeds=args.seeds, anchor_seeds=args.anchor_seeds, confirm=args.confirm,
         confirm_seeds=args.confirm_seeds, race=args.race, race_rounds=args.race_rounds,
-        race_budget=args.race_budget, race_delta=args.race_delta, around=args.around, knobs=args.knobs)
+        race_budget=args.race_budget, race_hours=args.race_hours, race_delta=args.race_delta, around=args.around, knobs=args.knobs)
     try:
         store = run_campaign(settings, resume=args.resume, address=args.address,
                              progress=not args.no_progress)

@@ -88,6 +88,8 @@ class RaceSettings:
     rounds: int = 30  # declared rounds: the most race seeds a point gets
     alpha: float = 0.05
     budget: int | None = None  # most race runs, all rounds together
+    hours: float | None = None  # most core-hours of race runs (cores x wall time), all rounds together
+    cpus: float = 1.0  # cores a run holds
     metric: str = "test"  # "test" or "val": which error the race judges
     first_look: int = 3  # rounds before the first look: with fewer seeds no interval could settle anything
 
@@ -103,14 +105,15 @@ class RaceSettings:
 
 
 def race_rules(race_delta: float | None, equivalence_pp: float | None, rounds: int | None = None,
-               budget: int | None = None) -> RaceSettings:
-    """A race's settings from the campaign's (--race-delta, --race-rounds, --race-budget) and its
-    spec's report.equivalence_pp; ValueError (one line) without a margin."""
+               budget: int | None = None, hours: float | None = None, cpus: float = 1.0) -> RaceSettings:
+    """A race's settings from the campaign's (--race-delta, --race-rounds, --race-budget,
+    --race-hours, --cpus-per-trial) and its spec's report.equivalence_pp; ValueError (one line)
+    without a margin."""
     margin = race_delta or equivalence_pp
     if not margin:
         raise ValueError("--race needs an indifference margin: --race-delta PP, or report: {equivalence_pp: PP} in "
                          "the spec (e.g. 0.3)")
-    return RaceSettings(margin / 100, rounds or RaceSettings.rounds, budget=budget)
+    return RaceSettings(margin / 100, rounds or RaceSettings.rounds, budget=budget, hours=hours, cpus=cpus)
 
 
 
@@ -178,13 +181,24 @@ def race(points: Sequence[str], costs: Mapping[str, Mapping[str, float]], record
         playing = [p for p in points if status[p] == OPEN or p in waited_on]
         missing = [p for p in playing if (p, seed) not in done]
         if missing:
-            if settings.budget is not None and runs + len(missing) > settings.budget:
+            if (settings.budget is not None and runs + len(missing) > settings.budget
+                    or settings.hours is not None and _passes_hours(records, points, len(missing), settings)):
                 return RaceState(status, looks, [], "budget", runs)
             return RaceState(status, looks, [(p, seed) for p in missing], None, runs)
         if index + 1 in look_rounds:
             looks.append(_look(seed, playing, open_points, rivals, records, settings, cleared, status))
     end = "settled" if all(s != OPEN for s in status.values()) else "rounds"
     return RaceState(status, looks, [], end, runs)
+
+
+def _passes_hours(records: Sequence[TrialRecord], points: Sequence[str], units: int, settings: RaceSettings) -> bool:
+    """Whether ``units`` more runs, each as long as the race points' runs so far on average, would
+    take the race's runs past ``settings.hours`` core-hours."""
+    wanted = set(points)
+    race_times = [r.wall_time or 0.0 for r in records if r.id in wanted and r.seed is not None and r.seed >= RACE_SEED]
+    times = [r.wall_time for r in records if r.id in wanted and r.wall_time] or [0.0]
+    spent = settings.cpus * sum(race_times) / 3600
+    return spent + settings.cpus * units * sum(times) / len(times) / 3600 > settings.hours
 
 
 def _look(seed: int, trained: list[str], open_points: list[str], rivals: Mapping[str, list[str]],

@@ -174,7 +174,8 @@ def campaign_judging(directory: str | Path, adjust: str = "holm", control: str |
     margin = options.equivalence_pp / 100 if options.equivalence_pp else None
     settings = store.settings()
     race = (race_rules(settings.get("race_delta"), options.equivalence_pp, settings.get("race_rounds"),
-                       settings.get("race_budget")) if settings.get("race") else None)
+                       settings.get("race_budget"), settings.get("race_hours"), settings.get("cpus_per_trial", 1.0))
+            if settings.get("race") else None)
     around = settings.get("around") if settings.get("searcher") == "ablation" else None
     return Judging(adjust, control, margin, options.cost_tolerance or None, race, around)
 
@@ -403,7 +404,9 @@ def race_section(campaign: str, summaries: list[PointSummary], records: list[Tri
                      "settled_at": f"look {look + 1}" if look is not None else "",
                      "decided_by": _decided_by(decisive, status, rules.delta, names), "diff_pp": difference})
     ends = {"settled": "ended: every point is settled", "rounds": f"ended: its {rules.rounds} declared rounds are used",
-            "budget": f"ended: the next round would pass the budget of {rules.budget} race runs",
+            "budget": "ended: the next round would pass its budget of " + " or ".join(
+                ([f"{rules.budget} race runs"] if rules.budget is not None else [])
+                + ([f"{rules.hours:g} core-hours"] if rules.hours is not None else [])),
             None: f"goes on: the next round trains {len(state.next_units)} runs (seed {state.next_units[0][1]})"
             if state.next_units else "goes on"}
     level = (f"lower bounds one-sided at {state.looks[-1].level:.2g} at every look" if state.looks

@@ -42,6 +42,7 @@ class CampaignSettings:
     race: bool = False  # race the confirmation (search.racing) instead of fixed confirm_seeds
     race_rounds: int | None = None  # declared rounds of the race (most race seeds a point); None: 30 (search.racing)
     race_budget: int | None = None  # most race runs in all
+    race_hours: float | None = None  # most core-hours of race runs in all
     race_delta: float | None = None  # indifference margin (pp); default: the spec's report.equivalence_pp
     around: str | None = None  # --searcher ablation: the anchor whose one-knob changes it trains (search.ablation)
     knobs: list[str] | None = None  # the knobs an ablation varies; None: the GE knobs

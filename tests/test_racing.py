@@ -4,6 +4,7 @@ nominal 5%, a settled point trains on while an open one waits on it, a budget st
 the race is a function of its records (resumable)."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -74,6 +75,21 @@ def test_a_budget_stops_the_race_before_a_round_that_would_pass_it():
     assert state.end == "budget" and state.runs == len(records) <= 7
     assert len(records) == 6  # two full rounds of three: a third would need 9
     assert set(state.status.values()) == {OPEN}
+
+
+def test_a_budget_of_core_hours_stops_the_race_before_a_round_that_would_pass_it():
+    """Runs of an hour on 2 cores: 2 core-hours each. 13 core-hours hold two rounds of three (12);
+    a third, at the runs' mean time, would take 18."""
+    settings = RaceSettings(delta=0.001, rounds=12, hours=13.0, cpus=2.0)
+    records: list[TrialRecord] = []
+    rng = random.Random(0)
+    while True:
+        state = race(list(COSTS), COSTS, records, settings)
+        if not state.next_units:
+            break
+        records += [dataclasses.replace(run(pid, seed, 0.07 + rng.gauss(0, 0.004)), wall_time=3600.0)
+                    for pid, seed in state.next_units]
+    assert state.end == "budget" and len(records) == 6
 
 
 def test_the_race_is_a_function_of_its_records_so_a_resume_goes_on_without_repeats():
