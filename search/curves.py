@@ -11,7 +11,7 @@ import struct
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 # Record figure -> (tag, scale): errors in percent, as the reports show them.
 SCALARS = {"train_loss": ("train/loss", 1.0),
@@ -19,6 +19,7 @@ SCALARS = {"train_loss": ("train/loss", 1.0),
            "val_error": ("validation/top1_error_percent", 100.0),
            "val_top5_error": ("validation/top5_error_percent", 100.0)}
 TEST_TAG = "test/top1_error_percent"
+HPARAM_PREFIX = "hparam/"  # the HParams dashboard's metrics
 FOLDER = "tensorboard"
 
 
@@ -57,25 +58,58 @@ class CurveWriter:
             if metrics.get(key) is not None:
                 self._scalar(tag, scale * metrics[key], metrics["epoch"])
 
-    def close(self, test_error: float | None, epoch: int) -> None:
+    def close(self, test_error: float | None, epoch: int, knobs: Mapping[str, Any] | None = None,
+              finals: Mapping[str, float | None] | None = None) -> None:
+        """The test error, then (``knobs``) the trial for TensorBoard's HParams dashboard: its knobs
+        as hyperparameters, ``finals`` (final figures) as its metrics, under ``hparam/``."""
         if test_error is not None:
             self._scalar(TEST_TAG, 100 * test_error, epoch)
+        if knobs is not None:
+            from tensorboardX.summary import hparams
+
+            metrics = {f"{HPARAM_PREFIX}{k}": float(v) for k, v in (finals or {}).items() if v is not None}
+            for summary in hparams({k: _hparam(v) for k, v in knobs.items()}, metrics):
+                self._write(epoch, summary)
+            for tag, value in metrics.items():
+                self._scalar(tag, value, epoch)
         self.events.close()
 
 
-def read_scalars(run: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(step, value)] over a run's event files, oldest file first (TFRecord framing: length,
-    its CRC, the event, its CRC; CRCs not checked). For scripts and tests without TensorBoard."""
+def _hparam(value: Any) -> Any:
+    """A knob's value as HParams takes it: numbers, text and booleans as they are, the rest as text."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def _events(run: str | Path) -> Iterator[Any]:
+    """A run's events, oldest file first (TFRecord framing: length, its CRC, the event, its CRC;
+    CRCs not checked)."""
     from tensorboardX.proto.event_pb2 import Event
 
-    scalars: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for path in sorted(Path(run).glob("events.out.tfevents.*")):
         data, offset = path.read_bytes(), 0
         while offset + 12 <= len(data):
             (length,) = struct.unpack("<Q", data[offset:offset + 8])
-            event = Event.FromString(data[offset + 12:offset + 12 + length])
+            yield Event.FromString(data[offset + 12:offset + 12 + length])
             offset += 12 + length + 4
-            for value in event.summary.value:
-                if value.HasField("simple_value"):
-                    scalars[value.tag].append((event.step, value.simple_value))
+
+
+def read_scalars(run: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value)] over a run's event files. For scripts and tests without TensorBoard."""
+    scalars: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for event in _events(run):
+        for value in event.summary.value:
+            if value.HasField("simple_value"):
+                scalars[value.tag].append((event.step, value.simple_value))
     return dict(scalars)
+
+
+def read_hparams(run: str | Path) -> dict[str, Any]:
+    """The hyperparameters a run's session start gives the HParams dashboard (name -> value)."""
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+    for event in _events(run):
+        for value in event.summary.value:
+            if value.tag == "_hparams_/session_start_info":
+                data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                return {name: getattr(v, v.WhichOneof("kind")) for name, v in data.session_start_info.hparams.items()}
+    return {}

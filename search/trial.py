@@ -62,7 +62,8 @@ def run_trial(config: dict[str, Any]) -> None:
     # (Tune saw them in a run that is gone) or all of them, if the checkpoint was already complete.
     history = [epoch_metrics(h) for h in result.history]
     last = history[-1] if history else last
-    curves.close(result.test_error, last.get("epoch", 0))
+    curves.close(result.test_error, last.get("epoch", 0), knobs=point,
+                 finals={"val_error": last.get("val_error"), "test_error": result.test_error, **(spec.cost or {})})
     final = {**fixed, **last, "history": history, "status": result.status, "reason": result.reason or None,
              "test_error": result.test_error, "images": result.images or None, "epoch": last.get("epoch", 0),
              "train_time": result.wall_time,

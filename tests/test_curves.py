@@ -28,3 +28,18 @@ def test_a_trial_continued_by_a_promotion_has_one_whole_curve(tmp_path):
     assert all(b"dwconv global, stages 2,3,4" in path.read_bytes() for path in run.glob("events.*"))
     assert run_directory(tmp_path, "ge-theta", "abcdef123456", 0).name == "s0"
     assert run_directory(tmp_path, "ge-theta", "abcdef123456", 0).parent.name == "ge-theta"
+
+
+def test_a_finished_trial_gives_the_hparams_dashboard_its_knobs_and_final_figures(tmp_path):
+    from search.curves import read_hparams
+
+    run = run_directory(tmp_path, "ge-theta", "abcdef123456", 0)
+    writer = CurveWriter(run, "dwconv global, stages 2,3,4")
+    writer.epoch({"epoch": 1, "val_error": 0.25})
+    point = {"ge.gather.op": "dwconv", "ge.placement.stages": (2, 3, 4), "train.lr": 0.1, "train.flip": False}
+    writer.close(0.2, 1, knobs=point, finals={"val_error": 0.25, "test_error": 0.2, "gmacs": 0.031, "latency_ms": None})
+    assert read_hparams(run) == {"ge.gather.op": "dwconv", "ge.placement.stages": "(2, 3, 4)",
+                                 "train.lr": pytest.approx(0.1), "train.flip": False}
+    scalars = read_scalars(run)
+    assert scalars["hparam/val_error"] == [(1, 0.25)] and scalars["hparam/test_error"] == [(1, pytest.approx(0.2))]
+    assert scalars["hparam/gmacs"] == [(1, pytest.approx(0.031))] and "hparam/latency_ms" not in scalars
