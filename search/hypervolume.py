@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +24,7 @@ from optuna._hypervolume import compute_hypervolume
 from gespace.files import InputError, read_json
 from search.latency import OBJECTIVE as LATENCY, LatencyError, measured_range
 from search.records import SEARCH, TrialRecord
-from search.statistics import full_budget
+from search.statistics import campaign_noise, full_budget
 from search.store import StoreError
 
 REFERENCE = "reference.json"
@@ -109,6 +109,12 @@ class History:
     trials: list[int]  # trials finished
     seconds: list[float]  # wall time since the campaign's first trial started
     hypervolume: list[float]
+    # (trials finished, low, high): the 95% band of the hypervolume that the points' mean errors,
+    # each within its seed noise, would give; at up to BAND_MARKS of the trials.
+    band: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+BAND_MARKS, BAND_DRAWS = 60, 200
 
 
 def history(records: Sequence[TrialRecord], objectives: Sequence[str], reference: dict[str, float],
@@ -122,6 +128,9 @@ def history(records: Sequence[TrialRecord], objectives: Sequence[str], reference
     result = History([], [], [])
     sums: dict[str, list[float]] = {}
     costs: dict[str, tuple[float, ...]] = {}
+    sigma = campaign_noise(ordered).sigma
+    marks = set(np.linspace(1, len(ordered), min(BAND_MARKS, len(ordered))).round().astype(int).tolist())
+    rng = np.random.default_rng(0)
     for index, record in enumerate(ordered, 1):
         if full_budget([record]):
             sums.setdefault(record.id, []).append(record.val_error)
@@ -130,6 +139,11 @@ def history(records: Sequence[TrialRecord], objectives: Sequence[str], reference
         result.trials.append(index)
         result.seconds.append(record.finished_at - start)
         result.hypervolume.append(normalised_hypervolume(points, ref, low))
+        if sigma and index in marks and points:
+            spread = sigma / np.sqrt([len(errors) for errors in sums.values()])
+            draws = [normalised_hypervolume([(e,) + p[1:] for e, p in zip(means, points)], ref, low)
+                     for means in rng.normal([p[0] for p in points], spread, (BAND_DRAWS, len(points)))]
+            result.band.append((index, *np.percentile(draws, [2.5, 97.5]).tolist()))
     return result
 
 

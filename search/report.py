@@ -11,7 +11,7 @@ from rich.console import Console
 
 from gespace.objectives import DEFAULT_OBJECTIVES
 from search.calibration import Calibration
-from search.figures import plot_calibration, plot_fronts, plot_hypervolume
+from search.figures import plot_calibration, plot_fronts, plot_hypervolume, plot_knobs
 from search.hypervolume import history, replica_band
 from search.latency import OBJECTIVE as LATENCY_OBJECTIVE, latency_note
 from search.records import CONFIRM, SEARCH
@@ -39,6 +39,7 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
     multi = len(campaigns) > 1
     sections: list[Section] = []
     plotted = []
+    searched = []  # (campaign, its search phase's full-budget points): the knobs figure
     histories = []
     calibrations: list[tuple[str, Calibration]] = []
     labels = {name: labeller(records) for name, records in campaigns}
@@ -53,6 +54,7 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
         decisions = CampaignStore(directory).decisions()
         if decisions:
             sections.append(decisions_section(name, decisions, records, labels[name], multi))
+        searched.append((name, by_phase.get(SEARCH, [])))
         plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
                         "confirmed" if CONFIRM in by_phase else "search"))
         calibration, budget = campaign_calibration(records)
@@ -90,7 +92,9 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
                                     columns + ("reason",)))
     plot_fronts(plotted, [list(objectives)] + ([["val_error", "params_m"]]
                                                if tuple(objectives) == DEFAULT_OBJECTIVES else []),
-                paths["plot"])
+                paths["plot"], judging.tolerance)
+    paths["knobs"] = out / "knobs.png"
+    plot_knobs(searched, paths["knobs"])
     console.print("report: " + ", ".join(str(p) for p in dict.fromkeys(paths.values()) if p.exists()))
     return paths
 

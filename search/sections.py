@@ -648,6 +648,11 @@ def hypervolume_section(campaign: str, record: History, ideal: dict[str, float],
     marks = sorted({max(1, math.ceil(count * q)) for q in (0.25, 0.5, 0.75, 1.0)})
     rows = [{"trials": str(record.trials[m - 1]), "seconds": f"{record.seconds[m - 1]:.0f}",
              "hypervolume": f"{record.hypervolume[m - 1]:.4f}"} for m in marks]
+    if record.band and record.band[-1][0] == record.trials[-1]:
+        _, low, high = record.band[-1]
+        notes.append(f"The points' seed noise alone moves the last value within [{low:.4f}, {high:.4f}] (95% of "
+                     "200 draws of their mean errors, each within its standard error): steps smaller than that "
+                     "are noise, not progress (hypervolume.png shades the band).")
     return Section(title, ("trials", "seconds", "hypervolume"), rows, notes)
 
 

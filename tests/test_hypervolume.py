@@ -1,6 +1,7 @@
 """Hypervolume against hand-computed areas, its history, and the space's reference point."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from gespace.grammar import load_space
@@ -38,6 +39,15 @@ def test_history_follows_finished_trials_and_means_over_seeds():
     # a alone: (1 - .5) * (5 - 2) / 5; a's mean over two seeds .4; the stopped b adds nothing; c dominates.
     expected = [0.5 * 3 / 5, 0.6 * 3 / 5, 0.6 * 3 / 5, 0.8 * 4 / 5]
     assert result.hypervolume == pytest.approx(expected)
+    # The band: a's two seeds give the noise (sd 0.1414): c's single run is drawn with that sd, a's
+    # mean with sd / sqrt 2; the union of their boxes, (1 - c) * 4 + max(0, c - a) * 3 over 5, by
+    # direct simulation here, errors drawn below 0 taken as 0 (200 draws there: the percentiles agree within their Monte Carlo error).
+    rng = np.random.default_rng(1)
+    c, a = np.maximum(rng.normal([[0.2], [0.4]], [[0.1414], [0.1]], (2, 200_000)), 0)  # no error below 0
+    union = ((1 - c) * 4 + np.clip(c - a, 0, None) * 3) / 5
+    index, low, high = result.band[-1]
+    assert index == 4 and (low, high) == pytest.approx(tuple(np.percentile(union, [2.5, 97.5])), abs=0.02)
+    assert [m for m, _, _ in result.band] == [1, 2, 3, 4]  # every trial, below the marks' cap
 
 
 def test_reference_from_the_spec_or_chance_and_the_largest_cost(tmp_path):
