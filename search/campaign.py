@@ -15,6 +15,7 @@ from ray.tune import Callback, Stopper
 from rich.console import Console
 from rich.live import Live
 
+from gespace.files import read_json
 from gespace.grammar import PointError, load_space, point_id
 from search import SCHEDULERS, SEARCHERS
 from search.latency import campaign_cost
@@ -28,7 +29,7 @@ from search.settings import CampaignSettings
 from search.racing import RACE_SEED, RaceSettings, RaceState, race, race_rules
 from search.searchers import CONFIRM_SEED_OFFSET, CampaignSearcher, ListSource, SeedPlan, make_source
 from search.statistics import campaign_noise, summarise, with_p_front
-from search.store import SETTINGS, TORN, CampaignStore, StoreError
+from search.store import SETTINGS, TORN, CampaignStore, StoreError, write_json
 from search.trial import trial_threads
 
 
@@ -311,6 +312,8 @@ def _run_locked(store: CampaignStore, settings: CampaignSettings, *, resume: boo
     space = load_space(store.spec_path if resume else settings.spec)
     if settings.searcher == "ablation":
         ablation_points(space, settings)  # a malformed ablation stops here, before anything starts
+    if settings.prefilter:
+        _check_prefilter(settings)
     # Before anything starts: an unusable latency cache or device ends the campaign in one line.
     cost_fn = campaign_cost(space, settings.objectives, store.directory, settings.device,
                             trial_threads(settings.cpus_per_trial))
@@ -343,7 +346,7 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
                                               settings.cpus_per_trial)}
     plan = SeedPlan(SEARCH, settings.seed, settings.anchor_seeds, settings.seeds)
     calibration = _calibration_points(space, settings)
-    if settings.grace == "auto" and calibration:  # the cohort first: it sets the grace period
+    if calibration and (settings.grace == "auto" or settings.prefilter):  # the cohort first: it rates fidelities
         cohort = CampaignSearcher(space, store, source=ListSource([]), plan=plan, points=0,
                                   calibration=calibration, **common)
         _fit(cohort, None, settings, store, progress, console)
@@ -356,8 +359,11 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
     if store.confirmation() is None:  # once the confirmation is chosen, the search is over
         grace = _grace(settings, store, space)
         scheduler, halving = _scheduler(settings, space, store, grace)
-        source = make_source(space, settings.searcher, settings.seed, list(settings.objectives))
-        searcher = CampaignSearcher(space, store, source=source, plan=plan, points=settings.num_samples,
+        source, points = make_source(space, settings.searcher, settings.seed, list(settings.objectives)), settings.num_samples
+        chosen = prefilter_points(store, space, settings, console) if settings.prefilter else None
+        if chosen is not None:
+            source, points = ListSource(chosen), len(chosen)
+        searcher = CampaignSearcher(space, store, source=source, plan=plan, points=points,
                                     halving=halving, rungs=len(halving.rungs) if halving else 0,
                                     calibration=calibration, **common)
         repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
@@ -371,6 +377,71 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
         searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan,
                                     points=len(points), **common)
         _fit(searcher, None, settings, store, progress, console)
+
+
+PREFILTER = "prefilter.json"  # the prefilter's choice, made once: a resumed campaign trains the same points
+
+
+def _check_prefilter(settings: CampaignSettings) -> None:
+    from search.calibration import MIN_POINTS
+    from search.proxies import parse_prefilter
+
+    try:
+        parse_prefilter(settings.prefilter)
+    except ValueError as error:
+        raise CampaignError(str(error)) from None
+    if settings.calibrate < MIN_POINTS:
+        raise CampaignError(f"--prefilter needs --calibrate N ({MIN_POINTS} or more): the cohort that says whether "
+                            "the proxy ranks designs well enough to trust")
+    if settings.searcher not in ("random", "sobol"):
+        raise CampaignError(f"--prefilter draws its candidates up front: use --searcher random or sobol, not "
+                            f"{settings.searcher}")
+
+
+def prefilter_points(store: CampaignStore, space: Any, settings: CampaignSettings, console: Console
+                     ) -> list[tuple[str | None, dict[str, Any]]] | None:
+    """``--prefilter PROXY:K`` (`search.proxies`): the anchors and the K of the search's sampled
+    points the proxy scores best, if the calibration cohort trusts the proxy; else None (it says
+    why), and every sampled point is trained. Chosen once (``prefilter.json``)."""
+    from search.calibration import TRUSTED
+    from search.proxies import parse_prefilter, prefiltered, rate_proxies, score_points
+
+    path = store.directory / PREFILTER
+    if path.exists():
+        saved = read_json(path, "prefilter choice")
+        return [(item["name"], space.canonicalise(item["point"])) for item in saved["chosen"]] if saved["trusted"] else None
+    name, count = parse_prefilter(settings.prefilter)
+    cohort = [r for r in store.latest() if r.calibration]
+    units = {(r.id, r.seed): space.canonicalise(r.point) for r in cohort if r.seed is not None}
+    rating = rate_proxies(cohort, score_points(units, [name], settings.data_root))
+    if rating is None or not rating.trusted(name):
+        how = ("the cohort has too few points under two seeds" if rating is None else
+               f"Spearman {rating.proxies[name].spearman:.2f}, interval {rating.proxies[name].spearman_interval[0]:.2f} "
+               f"to {rating.proxies[name].spearman_interval[1]:.2f}, must clear {TRUSTED}")
+        console.print(f"campaign {settings.name}: --prefilter {name}: not trusted by the calibration cohort ({how}); "
+                      "every sampled point is trained", markup=False)
+        write_json(path, {"proxy": name, "count": count, "trusted": False, "chosen": []})
+        return None
+    overrides = settings.overrides()
+    anchors = [(n, space.canonicalise({**p, **overrides})) for n, p in space.anchors()]
+    taken = {point_id(p) for _, p in anchors}
+    candidates: list[tuple[str, dict[str, Any]]] = []
+    for point in space.iter_samples(seed=settings.seed, method=settings.searcher):
+        if len(candidates) >= settings.num_samples - len(anchors):
+            break
+        point = space.canonicalise({**point, **overrides})
+        if point_id(point) not in taken:
+            taken.add(point_id(point))
+            candidates.append((point_id(point), point))
+    scores = score_points({(pid, settings.seed): p for pid, p in candidates}, [name], settings.data_root)[name]
+    kept = set(prefiltered(candidates, {pid: scores[(pid, settings.seed)] for pid, _ in candidates}, count))
+    chosen = anchors + [(None, p) for pid, p in candidates if pid in kept]
+    console.print(f"campaign {settings.name}: --prefilter {name}: trusted (Spearman "
+                  f"{rating.proxies[name].spearman:.2f}); training the {len(kept)} of {len(candidates)} sampled "
+                  "points it scores best", markup=False)
+    write_json(path, {"proxy": name, "count": count, "trusted": True,
+                      "chosen": [{"name": n, "point": dict(p)} for n, p in chosen]})
+    return chosen
 
 
 def ablation_points(space: Any, settings: CampaignSettings) -> list[tuple[str | None, dict[str, Any]]]:

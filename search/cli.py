@@ -100,6 +100,9 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="how points are chosen; ablation: the anchor --around and every one-knob change of it, "
                              "each under the same --seeds, all to the full budget")
     parser.add_argument("--around", metavar="ANCHOR", help="--searcher ablation: the anchor to vary")
+    parser.add_argument("--prefilter", metavar="PROXY:K",
+                        help="train only the K sampled points a zero-cost proxy (synflow, grad_norm, jacob_cov) "
+                             "scores best, if the --calibrate cohort trusts it; else every sampled point")
     parser.add_argument("--knobs", nargs="+", metavar="KNOB",
                         help="--searcher ablation: the knobs to vary (default: every GE knob)")
     parser.add_argument("--scheduler", choices=SCHEDULERS,
@@ -159,7 +162,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent, seed=args.seed, data=args.data, data_root=args.data_root,
         device=args.device, seeds=args.seeds, anchor_seeds=args.anchor_seeds, confirm=args.confirm,
         confirm_seeds=args.confirm_seeds, race=args.race, race_rounds=args.race_rounds,
-        race_budget=args.race_budget, race_hours=args.race_hours, race_delta=args.race_delta, around=args.around, knobs=args.knobs)
+        race_budget=args.race_budget, race_hours=args.race_hours, race_delta=args.race_delta, around=args.around, knobs=args.knobs, prefilter=args.prefilter)
     try:
         store = run_campaign(settings, resume=args.resume, address=args.address,
                              progress=not args.no_progress)

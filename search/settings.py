@@ -44,6 +44,7 @@ class CampaignSettings:
     race_budget: int | None = None  # most race runs in all
     race_hours: float | None = None  # most core-hours of race runs in all
     race_delta: float | None = None  # indifference margin (pp); default: the spec's report.equivalence_pp
+    prefilter: str | None = None  # "PROXY:K": train only the K sampled points the proxy scores best (search.proxies)
     around: str | None = None  # --searcher ablation: the anchor whose one-knob changes it trains (search.ablation)
     knobs: list[str] | None = None  # the knobs an ablation varies; None: the GE knobs
 

@@ -70,7 +70,7 @@ def _resolve_model(target: Point | nn.Module, point: Point | None, seed: int
     return model, dict(target), getattr(model, "point_id", None)
 
 
-def _data_shape(point: Point) -> dict[str, Any]:
+def data_shape(point: Point) -> dict[str, Any]:
     return {"channels": point.get("backbone.in_channels"),
             "image_size": point.get("backbone.image_size"),
             "num_classes": point.get("backbone.num_classes")}
@@ -80,7 +80,7 @@ def _resolve_data(data: Any, name: str, data_root: str | None, point: Point
                   ) -> ImageData | FolderData | Loaders:
     if isinstance(data, (ImageData, FolderData, Loaders)):
         return data
-    return load_dataset(data or name, data_root, **_data_shape(point))
+    return load_dataset(data or name, data_root, **data_shape(point))
 
 
 class _Run:
@@ -421,7 +421,7 @@ def restore(checkpoint: str | os.PathLike, *, model: nn.Module | None = None, da
         if not isinstance(data, (ImageData, FolderData)):
             name = data or spec.get("name") or config["train.dataset"]
             root = data_root if data_root is not None else spec.get("root")
-            data = load_dataset(name, root, options=spec.get("options"), **_data_shape(point))
+            data = load_dataset(name, root, options=spec.get("options"), **data_shape(point))
         loaders = make_loaders(data, batch_size=batch_size or config["train.batch_size"],
                                device=setup.device,
                                val_fraction=spec.get("val_fraction", config["train.val_fraction"]),
