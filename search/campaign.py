@@ -369,6 +369,14 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
         repeated_anchors = len(space.anchors()) if settings.anchor_seeds < settings.confirm_seeds else 0
         confirmation = (repeated_anchors + settings.confirm) * settings.confirm_seeds if settings.confirm else 0
         _fit(searcher, scheduler, settings, store, progress, console, later=0 if settings.race else confirmation)
+    if settings.calibrate:  # the cohort's proxies, for the report's calibration (search.proxies)
+        from gespace.data import DataError
+        from search.proxies import cohort_scores
+
+        try:
+            cohort_scores(store.directory, store.latest(), space, settings.data_root)
+        except (DataError, ValueError, RuntimeError) as error:  # the campaign's runs stand without them
+            console.print(f"campaign {settings.name}: zero-cost proxies not scored: {error}", markup=False)
     if settings.race:
         _race(store, settings, space, common, progress, console)
     elif settings.confirm:
@@ -404,7 +412,7 @@ def prefilter_points(store: CampaignStore, space: Any, settings: CampaignSetting
     points the proxy scores best, if the calibration cohort trusts the proxy; else None (it says
     why), and every sampled point is trained. Chosen once (``prefilter.json``)."""
     from search.calibration import TRUSTED
-    from search.proxies import parse_prefilter, prefiltered, rate_proxies, score_points
+    from search.proxies import cohort_scores, parse_prefilter, prefiltered, rate_proxies, score_points
 
     path = store.directory / PREFILTER
     if path.exists():
@@ -412,8 +420,8 @@ def prefilter_points(store: CampaignStore, space: Any, settings: CampaignSetting
         return [(item["name"], space.canonicalise(item["point"])) for item in saved["chosen"]] if saved["trusted"] else None
     name, count = parse_prefilter(settings.prefilter)
     cohort = [r for r in store.latest() if r.calibration]
-    units = {(r.id, r.seed): space.canonicalise(r.point) for r in cohort if r.seed is not None}
-    rating = rate_proxies(cohort, score_points(units, [name], settings.data_root))
+    scores = cohort_scores(store.directory, cohort, space, settings.data_root)
+    rating = rate_proxies(cohort, {name: scores.get(name, {})})
     if rating is None or not rating.trusted(name):
         how = ("the cohort has too few points under two seeds" if rating is None else
                f"Spearman {rating.proxies[name].spearman:.2f}, interval {rating.proxies[name].spearman_interval[0]:.2f} "

@@ -58,15 +58,16 @@ def plot_calibration(calibrations: list[tuple[str, Calibration]], path: Path) ->
 
     figure, axis = plt.subplots(figsize=(5.5, 4))
     for offset, (name, result) in enumerate(calibrations):
-        epochs = np.array([c.epoch for c in result.epochs], dtype=float) + 0.08 * offset
-        values = np.array([c.spearman for c in result.epochs])
-        low, high = np.array([c.spearman_interval for c in result.epochs]).T
-        line = axis.errorbar(epochs, values, yerr=[values - low, high - values], marker="o", capsize=3,
-                             label=f"{name}: epoch k vs full budget, across seeds")
+        colour = f"C{offset}"
+        if result.epochs:  # none when the full budget is one epoch: the ceiling alone
+            epochs = np.array([c.epoch for c in result.epochs], dtype=float) + 0.08 * offset
+            values = np.array([c.spearman for c in result.epochs])
+            low, high = np.array([c.spearman_interval for c in result.epochs]).T
+            axis.errorbar(epochs, values, yerr=[values - low, high - values], marker="o", capsize=3, color=colour,
+                          label=f"{name}: epoch k vs full budget, across seeds")
         c = result.ceiling
-        axis.axhspan(*c.spearman_interval, color=line[0].get_color(), alpha=0.12)
-        axis.axhline(c.spearman, color=line[0].get_color(), linestyle=":",
-                     label=f"{name}: seed vs seed at full budget (ceiling)")
+        axis.axhspan(*c.spearman_interval, color=colour, alpha=0.12)
+        axis.axhline(c.spearman, color=colour, linestyle=":", label=f"{name}: seed vs seed at full budget (ceiling)")
     axis.axhline(TRUSTED, color="grey", linestyle="--", linewidth=1, label=f"--grace auto threshold ({TRUSTED})")
     axis.set_xlabel("epoch")
     axis.set_ylabel("Spearman rank correlation (95% bootstrap CI)")

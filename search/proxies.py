@@ -13,16 +13,21 @@ and only when the campaign's calibration cohort trusts it; otherwise it says why
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from gespace.files import read_json
 from search.calibration import MIN_POINTS, TRUSTED, Correlation, cross_seed, seed_pairs
 from search.records import OK, TrialRecord
 
 BASELINES = ("params_m", "gmacs")  # costs rated as proxies: what every proxy must beat
+SCORES = "proxy-scores.json"  # a campaign's calibration cohort's scores, computed once (cohort_scores)
+Scores = dict[str, dict[tuple[str, int], float]]  # proxy -> (point id, seed) -> score
 
 
 @dataclass
@@ -98,6 +103,38 @@ def score_points(points: Mapping[tuple[str, int], dict], proxies: Sequence[str],
     for (pid, seed), point in points.items():
         for proxy in proxies:
             scores[proxy][(pid, seed)] = score(build_model(point, seed=seed), images, labels, proxy)
+    return scores
+
+
+def read_scores(path: Path) -> Scores:
+    """Scores written by `write_scores` ({} when there are none)."""
+    if not path.exists():
+        return {}
+    return {name: {(item["point"], item["seed"]): item["score"] for item in items}
+            for name, items in read_json(path, "proxy scores").items()}
+
+
+def write_scores(path: Path, scores: Scores) -> None:
+    path.write_text(json.dumps({name: [{"point": pid, "seed": seed, "score": value}
+                                       for (pid, seed), value in by_unit.items()]
+                                for name, by_unit in scores.items()}, indent=1))
+
+
+def cohort_scores(directory: Path, records: Sequence[TrialRecord], space: Any, data_root: str | None = None
+                  ) -> Scores:
+    """Every proxy's scores of a campaign's calibration cohort (its runs under two or more seeds),
+    kept in ``directory/SCORES``: units scored before are not scored again."""
+    from gespace.proxies import PROXIES
+
+    path = directory / SCORES
+    scores = read_scores(path)
+    cohort = final_runs([r for r in records if r.calibration])
+    missing = {(pid, seed): space.canonicalise(run.point) for pid, runs in cohort.items() for seed, run in runs.items()
+               if any((pid, seed) not in scores.get(p, {}) for p in PROXIES)}
+    if missing:
+        for name, by_unit in score_points(missing, list(PROXIES), data_root).items():
+            scores.setdefault(name, {}).update(by_unit)
+        write_scores(path, scores)
     return scores
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from gespace.cli import UserError
@@ -10,7 +9,7 @@ from gespace.data import DataError
 from gespace.grammar import SpecError, load_space
 from gespace.proxies import PROXIES
 from search.calibration import TRUSTED, Correlation
-from search.proxies import ProxyRating, final_runs, rate_proxies, score_points
+from search.proxies import SCORES, ProxyRating, final_runs, rate_proxies, score_points, write_scores
 from search.render import csv_text, print_section, report_console, section_markdown
 from search.sections import Section
 from search.store import CampaignStore, StoreError
@@ -57,9 +56,7 @@ def cmd_proxies(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "proxies.csv").write_text(csv_text(section.rows, section.columns))
         (out / "proxies.md").write_text(section_markdown(section))
-        (out / "proxy-scores.json").write_text(json.dumps(
-            {name: [{"point": pid, "seed": seed, "score": value} for (pid, seed), value in by_unit.items()]
-             for name, by_unit in scores.items()}, indent=1))
+        write_scores(out / SCORES, scores)
     return 0
 
 

@@ -13,6 +13,7 @@ from gespace.objectives import DEFAULT_OBJECTIVES
 from search.calibration import Calibration
 from search.figures import plot_calibration, plot_fronts, plot_hypervolume, plot_knobs
 from search.hypervolume import history, replica_band
+from search.proxies import SCORES, rate_proxies, read_scores
 from search.latency import OBJECTIVE as LATENCY_OBJECTIVE, latency_note
 from search.records import CONFIRM, SEARCH
 from search.store import CampaignStore
@@ -58,7 +59,10 @@ def write_report(directories: Sequence[str | Path], *, objectives: Sequence[str]
         plotted.append((name, by_phase.get(CONFIRM) or by_phase.get(SEARCH) or [],
                         "confirmed" if CONFIRM in by_phase else "search"))
         calibration, budget = campaign_calibration(records)
-        sections.append(calibration_section(name, calibration, budget, multi))
+        scores = read_scores(Path(directory) / SCORES)
+        sections.append(calibration_section(name, calibration, budget, multi,
+                                            rate_proxies([r for r in records if r.calibration], scores)
+                                            if scores else None))
         if calibration is not None:
             calibrations.append((name, calibration))
         ideal, reference = campaign_bounds(directory, objectives)

@@ -28,6 +28,7 @@ from search.statistics import (Estimate, FrontOdds, Noise, PointSummary, Spread,
                                resolvable_difference, seeds_to_resolve, summarise, with_p_front)
 from search.racing import RACE_SEED, RaceSettings, race, race_rules, seeds_to_settle
 from search.ablation import change_label
+from search.proxies import BASELINES, ProxyRating
 from search.verdicts import Experiment, Verdict, adjusted, all_pairs, many_to_one
 from search.store import CampaignStore
 
@@ -603,7 +604,8 @@ def campaign_calibration(records: list[TrialRecord]) -> tuple[Calibration | None
     return calibrate(records, budget), budget
 
 
-def calibration_section(campaign: str, result: Calibration | None, budget: int, multi: bool) -> Section:
+def calibration_section(campaign: str, result: Calibration | None, budget: int, multi: bool,
+                        proxies: ProxyRating | None = None) -> Section:
     """How well each epoch's ranking of the calibration cohort predicts its full-budget ranking: across
     seeds (what --grace auto reads), with the same run's figure beside it."""
     title = (f"{campaign}: " if multi else "") + "Fidelity calibration: epoch ranking vs full budget"
@@ -622,11 +624,23 @@ def calibration_section(campaign: str, result: Calibration | None, budget: int, 
                  "spearman across seeds [95% CI]": _correlation_text(c.spearman, c.spearman_interval),
                  "kendall across seeds [95% CI]": _correlation_text(c.kendall, c.kendall_interval),
                  "spearman same run": ""})
+    for name, c in (proxies.proxies.items() if proxies else ()):
+        rows.append({"epoch": f"at init: {name}" if name not in BASELINES else f"cost: {name}", "points": str(c.points),
+                     "spearman across seeds [95% CI]": _correlation_text(c.spearman, c.spearman_interval),
+                     "kendall across seeds [95% CI]": _correlation_text(c.kendall, c.kendall_interval),
+                     "spearman same run": ""})
     trusted = first_trusted_epoch(result)
     notes = ["Epoch k under one seed against the full budget under another (`search.calibration`): within one "
              "run the two share the run's seed effect, which inflates the same-run figure (shown, never used).",
              f"First epoch whose cross-seed Spearman interval clears {TRUSTED}: "
              + (f"{trusted} (what --grace auto uses)." if trusted else "none (--grace auto stops nothing).")]
+    if proxies:
+        notes.append("At init: zero-cost proxies scored on each network before training, under one seed, against "
+                     "the full budget under another (search/proxies.py); cost: parameter count and MACs, the baselines "
+                     "a proxy must beat. Trusted for --prefilter: "
+                     + (", ".join(n for n in proxies.proxies if proxies.trusted(n) and n not in BASELINES) or "none")
+                     + ".")
+        notes += [f"Warning: {w}." for w in proxies.warnings]
     notes += [f"Warning: {w}." for w in result.warnings]
     return Section(title, columns, rows, notes, None)
 

@@ -13,8 +13,8 @@ from rich.console import Console
 from torch import nn
 
 from gespace.grammar import load_space
-from gespace.proxies import grad_norm, synflow
-from search.proxies import parse_prefilter, prefiltered, rate_proxies, score_points
+from gespace.proxies import PROXIES, grad_norm, synflow
+from search.proxies import SCORES, parse_prefilter, prefiltered, rate_proxies, score_points, write_scores
 from search.records import CostFigures, TrialRecord
 
 
@@ -101,13 +101,15 @@ def test_prefilter_refuses_an_untrusted_proxy_and_keeps_the_best_of_a_trusted_on
     spec.write_text(textwrap.dedent(SPEC))
     space = load_space(str(spec))
     cohort = {f"{k}": p for k, p in enumerate(list(space.enumerate())[:16])}
-    scores = score_points({(pid, s): p for pid, p in cohort.items() for s in (0, 1)}, ["grad_norm"])["grad_norm"]
+    every = score_points({(pid, s): p for pid, p in cohort.items() for s in (0, 1)}, list(PROXIES))
+    scores = every["grad_norm"]
     for case, error in (("untrusted", lambda pid, s: random.Random(f"{pid}{s}").random()),
                         ("trusted", lambda pid, s: -(scores[(pid, 0)] + scores[(pid, 1)]) / 2)):
         store = CampaignStore(tmp_path / case)
         settings = CampaignSettings(spec=str(spec), name=case, storage=str(tmp_path), num_samples=7, calibrate=16,
                                     prefilter="grad_norm:3", seed=0)
         store.create(str(spec), {})
+        write_scores(store.directory / SCORES, every)  # scored once here, as cohort_scores keeps them
         for pid, point in cohort.items():
             for seed in (0, 1):
                 store.append(TrialRecord(**{**run(pid, seed, error(pid, seed), calibration=True).__dict__,
@@ -124,3 +126,10 @@ def test_prefilter_refuses_an_untrusted_proxy_and_keeps_the_best_of_a_trusted_on
             assert [name for name, _ in chosen] == ["baseline", "ge-theta", None, None, None]
             again = prefilter_points(store, space, settings, Console(record=True))
             assert [dict(p) for _, p in again] == [dict(p) for _, p in chosen]
+            # The cohort's scores, kept in the campaign, join the report's calibration as fidelities.
+            from search.report import write_report
+
+            report = write_report([store.directory], console=Console(record=True, width=200))["markdown"].read_text()
+            for row in ("at init: grad_norm", "at init: synflow", "at init: jacob_cov", "cost: params_m"):
+                assert f"| {row} | 16 |" in report, row
+            assert "Trusted for --prefilter: grad_norm" in report
