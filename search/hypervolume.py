@@ -114,7 +114,7 @@ class History:
     band: list[tuple[int, float, float]] = field(default_factory=list)
 
 
-BAND_MARKS, BAND_DRAWS = 60, 200
+BAND_MARKS, BAND_DRAWS = 20, 200
 
 
 def history(records: Sequence[TrialRecord], objectives: Sequence[str], reference: dict[str, float],
