@@ -40,7 +40,7 @@ Each budget is spread over the looks by a group-sequential boundary
 (`search.sequential`): one z for every look such that a comparison's
 statistic, a Brownian motion over the rounds, ever crosses it with probability
 at most the budget (Pocock's constant boundary; successive looks share most of
-their data, so this is far below Bonferroni over looks: 3.44 against 3.77 for a
+their data, so this is far below Bonferroni over looks: 3.44 against 3.75 for a
 point's 0.25% over 28 looks). Where a comparison gains information more slowly
 than one round a round (a competitor that stopped, seeds from before the race),
 its looks are more correlated and the crossing less likely (Slepian's
