@@ -351,6 +351,9 @@ def _run_phases(store: CampaignStore, settings: CampaignSettings, space: Any, co
                                   calibration=calibration, **common)
         _fit(cohort, None, settings, store, progress, console)
     if settings.searcher == "ablation":
+        if settings.race:  # each change against the anchor, a seed a round until it is settled
+            _race(store, settings, space, common, progress, console)
+            return
         points = ablation_points(space, settings)
         plan = SeedPlan(SEARCH, settings.seed, settings.seeds, settings.seeds)  # every point under the same seeds
         searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan, points=len(points), **common)
@@ -458,12 +461,12 @@ def ablation_points(space: Any, settings: CampaignSettings) -> list[tuple[str | 
     cannot run as asked."""
     if not settings.around:
         raise CampaignError("--searcher ablation needs --around ANCHOR: the anchor whose one-knob changes it trains")
-    if settings.seeds < 2:
-        raise CampaignError("--searcher ablation needs --seeds 2 or more: each change is judged against the "
-                            "anchor under the same seeds (3 resolve about twice the difference 2 do)")
-    if settings.scheduler != "none" or settings.race or settings.confirm:
-        raise CampaignError("--searcher ablation trains every point to the full budget under --seeds: it takes "
-                            "no --scheduler but none, no --race and no --confirm")
+    if settings.seeds < 2 and not settings.race:
+        raise CampaignError("--searcher ablation needs --seeds 2 or more (or --race): each change is judged against "
+                            "the anchor under the same seeds (3 resolve about twice the difference 2 do)")
+    if settings.scheduler != "none" or settings.confirm:
+        raise CampaignError("--searcher ablation trains every point to the full budget: it takes no --scheduler "
+                            "but none and no --confirm")
     try:
         changes = one_knob_changes(space, settings.around, settings.knobs)
     except PointError as error:
@@ -492,32 +495,44 @@ def race_points(store: CampaignStore, space: Any, settings: CampaignSettings
     return {point_id(point): (name, point) for name, point in anchors + chosen}
 
 
+def _race_entries(store: CampaignStore, space: Any, settings: CampaignSettings
+                  ) -> tuple[dict[str, tuple[str | None, dict[str, Any]]], str | None]:
+    """The race's points by id and its control: an ablation's changes against its anchor, else the
+    confirmation's points racing for the front (no control)."""
+    if settings.searcher == "ablation":
+        points = ablation_points(space, settings)
+        return {point_id(p): (name, p) for name, p in points}, point_id(points[0][1])
+    return race_points(store, space, settings), None
+
+
 def _race_state(store: CampaignStore, settings: CampaignSettings, space: Any,
-                entries: Mapping[str, Any] | None = None) -> RaceState:
+                entries: Mapping[str, Any] | None = None, control: str | None = None) -> RaceState:
     """Where the campaign's race stands, from its records. Without ``entries`` (the race's points)
     a race with no run yet is taken as not begun: its points are chosen when it begins."""
     records = store.latest()
     if entries is None:
         if not any(r.seed is not None and r.seed >= RACE_SEED for r in records):
             return RaceState({}, [], [], None, 0)
-        entries = race_points(store, space, settings)
-    costs = {pid: {o: next(r for r in records if r.id == pid).objective(o) for o in settings.objectives[1:]}
-             for pid in entries}
-    return race(list(entries), costs, records, race_settings(settings, space), space.report.cost_tolerance or None)
+        entries, control = _race_entries(store, space, settings)
+    costs = {} if control else {pid: {o: next(r for r in records if r.id == pid).objective(o)
+                                      for o in settings.objectives[1:]} for pid in entries}
+    return race(list(entries), costs, records, race_settings(settings, space), space.report.cost_tolerance or None,
+                control=control)
 
 
 def _race(store: CampaignStore, settings: CampaignSettings, space: Any, common: dict[str, Any], progress: bool,
           console: Console) -> None:
-    """Race the confirmation (`search.racing`): a round at a time, each a phase of its own units."""
-    entries = race_points(store, space, settings)
+    """Race the confirmation, or an ablation against its anchor (`search.racing`): a round at a
+    time, each a phase of its own units."""
+    entries, control = _race_entries(store, space, settings)
     while True:
-        state = _race_state(store, settings, space, entries)
+        state = _race_state(store, settings, space, entries, control)
         if not state.next_units:
-            return
             return
         seed = state.next_units[0][1]
         points = [entries[pid] for pid, _ in state.next_units]
-        plan = SeedPlan(CONFIRM, seed - CONFIRM_SEED_OFFSET, 1, 1)  # the round's one seed, for every point
+        # The round's one seed, for every point: an ablation's rounds are its search, a confirmation's its own.
+        plan = SeedPlan(SEARCH, seed, 1, 1) if control else SeedPlan(CONFIRM, seed - CONFIRM_SEED_OFFSET, 1, 1)
         searcher = CampaignSearcher(space, store, source=ListSource(points), plan=plan, points=len(points),
                                     resume_phase=False, **common)
         _fit(searcher, None, settings, store, progress, console)

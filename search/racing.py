@@ -53,6 +53,15 @@ own levels), never fixed-n ones; each comes from `search.verdicts`' pair test
 records carry per-image bits). `bench/racing.py` measures runs and wrong
 settlements against fixed seeds on simulated campaigns.
 
+**Against a control** (``race(..., control=ANCHOR)``: an ablation, every
+one-knob change against its anchor). Each change's difference from the anchor
+gets a two-sided interval, each side one-sided at alpha / (2m) over the looks
+(m changes; Pocock's boundary as above), and the change is settled **better**
+when the interval lies below 0, **worse** when above, **equal** when inside
++-delta; a wrong settlement needs one side to miss, so the chance of any is at
+most alpha. The anchor trains while any change is open. Every run of the
+points counts (nothing selected them).
+
 Runs: the race points' confirmation runs (any earlier fixed seeds included, analysed
 as unpaired) and the anchors' full-budget search runs; a chosen point's search run is
 left out (the search selected it). The race judges test error, which nothing selected on.
@@ -77,6 +86,7 @@ from search.verdicts import BETTER, UNRESOLVED, WORSE, Experiment, PairTest, Ver
 
 RACE_SEED = 2000  # the first race round's seed (search seeds start at 0, fixed confirmation ones at 1000)
 OPEN, ON, OFF = "open", "on", "off"
+EQUAL = "equal"  # a change settled within the margin of its control (a race against a control)
 RACE = "race (search.racing)"  # the procedure behind a race verdict
 
 
@@ -159,14 +169,20 @@ def competitors(point: str, points: Sequence[str], costs: Mapping[str, Mapping[s
 
 
 def race(points: Sequence[str], costs: Mapping[str, Mapping[str, float]], records: Sequence[TrialRecord],
-         settings: RaceSettings, tolerance: Mapping[str, float] | None = None) -> RaceState:
-    """Replay the race's looks on ``records`` and say what to train next (module doc).
+         settings: RaceSettings, tolerance: Mapping[str, float] | None = None,
+         control: str | None = None) -> RaceState:
+    """Replay the race's looks on ``records`` and say what to train next (module doc): for the
+    front, or (``control``) each other point against that one.
 
     ``costs``: point -> cost objective -> value. Deterministic in the records: a resumed
     campaign recomputes the same looks and goes on from the first incomplete round.
     """
     status = {p: OPEN for p in points}
-    rivals = {p: competitors(p, points, costs, tolerance) for p in points}
+    if control is None:
+        rivals = {p: competitors(p, points, costs, tolerance) for p in points}
+    else:  # the control is the reference, never settled; every other point is compared with it alone
+        rivals = {p: [] if p == control else [control] for p in points}
+        status[control] = ON
     cleared: set[tuple[str, str]] = set()  # (competitor, point): shown not better by more than delta
     done = {(r.id, r.seed) for r in records}  # any end but an interruption: never trained twice
     runs = sum(1 for r in records if r.id in status and r.seed is not None and r.seed >= RACE_SEED)
@@ -186,7 +202,9 @@ def race(points: Sequence[str], costs: Mapping[str, Mapping[str, float]], record
                 return RaceState(status, looks, [], "budget", runs)
             return RaceState(status, looks, [(p, seed) for p in missing], None, runs)
         if index + 1 in look_rounds:
-            looks.append(_look(seed, playing, open_points, rivals, records, settings, cleared, status))
+            looks.append(_look(seed, playing, open_points, rivals, records, settings, cleared, status)
+                         if control is None else _control_look(seed, playing, open_points, control, records,
+                                                               settings, status))
     end = "settled" if all(s != OPEN for s in status.values()) else "rounds"
     return RaceState(status, looks, [], end, runs)
 
@@ -228,6 +246,35 @@ def _look(seed: int, trained: list[str], open_points: list[str], rivals: Mapping
             look.settled[p] = OFF
         elif all((q, p) in cleared for q in rivals[p]):
             look.settled[p] = ON
+    status.update(look.settled)
+    return look
+
+
+def _control_look(seed: int, trained: list[str], open_points: list[str], control: str,
+                  records: Sequence[TrialRecord], settings: RaceSettings, status: dict[str, str]) -> Look:
+    """A look of a race against a control: each open point minus the control, two-sided (module doc)."""
+    seen = [r for r in records if r.id in status and r.status == OK and r.seed is not None and r.seed <= seed]
+    value = (lambda r: r.test_error) if settings.metric == "test" else (lambda r: r.val_error)
+    groups: dict[str, list[TrialRecord]] = {}
+    for r in seen:
+        groups.setdefault(r.id, []).append(r)
+    experiment = Experiment({p: {r.seed: value(r) for r in group if value(r) is not None}
+                             for p, group in groups.items()},
+                            bits={p: record_bits(group, settings.metric) for p, group in groups.items()})
+    level = float(stats.norm.sf(settings.boundary(settings.alpha / (2 * (len(status) - 1)))))
+    look = Look(seed, trained, level)
+    for p in open_points:
+        if p not in experiment.runs or control not in experiment.runs:
+            continue
+        verdict = race_verdict(experiment.pair(p, control, check=False), level, level, settings.delta)
+        look.verdicts.append(verdict)
+        if verdict.interval is None:
+            continue
+        low, high = verdict.interval
+        if high < 0 or low > 0:
+            look.settled[p] = BETTER if high < 0 else WORSE
+        elif -settings.delta < low and high < settings.delta:
+            look.settled[p] = EQUAL
     status.update(look.settled)
     return look
 

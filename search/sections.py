@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -26,7 +26,7 @@ from search.pareto import pareto_front
 from search.records import CONFIRM, OK, SEARCH, STOPPED, TrialRecord, phase_records
 from search.statistics import (Estimate, FrontOdds, Noise, PointSummary, Spread, campaign_noise, noise_spread,
                                resolvable_difference, seeds_to_resolve, summarise, with_p_front)
-from search.racing import RACE_SEED, RaceSettings, race, race_rules, seeds_to_settle
+from search.racing import EQUAL, RACE_SEED, RaceSettings, race, race_rules, seeds_to_settle
 from search.ablation import change_label
 from search.proxies import BASELINES, ProxyRating
 from search.verdicts import Experiment, Verdict, adjusted, all_pairs, many_to_one
@@ -345,8 +345,21 @@ def ablation_section(campaign: str, summaries: Sequence[PointSummary], judging: 
     experiment = Experiment({s.id: (s.tests if on_test else s.errors) for s in summaries},
                             bits={s.id: s.bits["test" if on_test else "val"] for s in summaries})
     changes = [s for s in summaries if s.id != center.id]
-    verdicts = {v.test.point: v for v in many_to_one(experiment, center.id, [s.id for s in changes],
-                                                     judging.margin, fallback=judging.adjust)}
+    raced = judging.race is not None
+    if raced:  # the race's own bounds, at the look that settled each change (or the last)
+        state = race([s.id for s in summaries], {}, [r for s in summaries for r in s.records], judging.race,
+                     control=center.id)
+        verdicts = {}
+        for s in changes:
+            look = next((lk for lk in state.looks if s.id in lk.settled), state.looks[-1] if state.looks else None)
+            found = next((v for v in look.verdicts if v.test.point == s.id), None) if look else None
+            if found is not None:
+                status = state.status[s.id]
+                verdicts[s.id] = replace(found, verdict=f"equal within {100 * judging.race.delta:g} pp"
+                                         if status == EQUAL else status)
+    else:
+        verdicts = {v.test.point: v for v in many_to_one(experiment, center.id, [s.id for s in changes],
+                                                         judging.margin, fallback=judging.adjust)}
     rows = []
     for summary in [center, *changes]:
         row = {**_summary_row(campaign, summary, lambda s: names[s.id]), "diff_pp": "", "p_adj": "", "verdict": ""}
@@ -362,7 +375,12 @@ def ablation_section(campaign: str, summaries: Sequence[PointSummary], judging: 
     notes = [f"One row per one-knob change of {names[center.id]}, each under the same seeds (search/ablation.py). "
              f"diff_pp: the change minus the anchor on {metric}, in percentage points (negative: the change "
              "lowers the error), with the interval its verdict reads: " +
-             ", ".join(sorted({v.procedure for v in verdicts.values()})) + " over the changes."]
+             (f"raced against the anchor, a seed a round ({len(state.looks)} look"
+              f"{'' if len(state.looks) == 1 else 's'}): each change's two-sided interval spends "
+              f"{judging.race.alpha:.0%}/(2 x {len(changes)}) a side over the declared looks by Pocock's boundary, so "
+              f"the chance that any settlement is wrong is at most {judging.race.alpha:.0%} (search/racing.py); "
+              "open: not settled yet."
+              if raced else ", ".join(sorted({v.procedure for v in verdicts.values()})) + " over the changes.")]
     fit = experiment.fit
     if fit.known:
         notes.append(f"Blocked model (point + seed): residual SD {100 * fit.sigma:.2f} pp on {fit.df} df.")

@@ -534,3 +534,27 @@ def test_an_ablation_trains_the_anchor_and_each_one_knob_change_under_the_same_s
     for row in ("GE-θ (the anchor)", "ge.gather.op: dwconv -> pool", "ge.gather.extent: global -> 2",
                 "ge.excite.mlp: none -> se (+ ge.excite.reduction 2) = GE-θ⁺", "ge.placement.stages: [2,3,4] -> [] = Baseline"):
         assert row in report, row
+
+
+def test_a_raced_ablation_trains_rounds_until_each_change_is_settled_against_its_anchor(tmp_path):
+    """--searcher ablation --race: the anchor and its 4 changes train a seed a round (2000, 2001,
+    2002) until the first look settles each against the anchor (a 50 pp margin: each change is
+    resolved or equal within it); no fixed seeds, and the report's ablation table reads the race's
+    bounds."""
+    from search.racing import RACE_SEED
+    from search.report import write_report
+
+    spec = write(tmp_path, SPEC)
+    settings = CampaignSettings(spec=spec, name="raced", storage=str(tmp_path / "runs"), num_samples=1,
+                                searcher="ablation", scheduler="none", seeds=1, around="ge-theta", race=True,
+                                race_rounds=4, race_delta=50.0, max_concurrent=2)
+    store = run_campaign(settings, progress=False)
+    seeds = sorted({r.seed for r in store.records()})
+    assert seeds == [RACE_SEED, RACE_SEED + 1, RACE_SEED + 2] and len(store.records()) == 15
+    report = write_report([store.directory])["markdown"].read_text()
+    assert "raced against the anchor, a seed a round (1 look)" in report
+    import csv
+
+    rows = list(csv.DictReader((store.directory / "ablation.csv").open()))
+    assert len(rows) == 5 and [r["verdict"] for r in rows[1:]] == [
+        r["verdict"] for r in rows[1:] if r["verdict"] in ("better", "worse", "equal within 50 pp")]

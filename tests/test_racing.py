@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from search.racing import OFF, ON, OPEN, RACE_SEED, RaceSettings, race, race_rules
+from search.racing import EQUAL, OFF, ON, OPEN, RACE_SEED, RaceSettings, race, race_rules
 from search.records import CostFigures, TrialRecord
 
 COSTS = {"a": {"gmacs": 1.000}, "b": {"gmacs": 1.002}, "c": {"gmacs": 1.004}}
@@ -22,13 +22,13 @@ def run(pid: str, seed: int, error: float, name: str | None = "anchor") -> Trial
 
 
 def simulate(means: dict[str, float], settings: RaceSettings, noise: float = 0.004, seed_sd: float = 0.002,
-             rng: random.Random | None = None, costs=COSTS):
+             rng: random.Random | None = None, costs=COSTS, control: str | None = None):
     """Race to the end, each (point, seed) drawing mean + the seed's shared effect + its own noise."""
     rng = rng or random.Random(0)
     effects: dict[int, float] = {}
     records: list[TrialRecord] = []
     while True:
-        state = race(list(means), {p: costs[p] for p in means}, records, settings)
+        state = race(list(means), {p: costs[p] for p in means}, records, settings, control=control)
         if not state.next_units:
             return state, records
         for pid, seed in state.next_units:
@@ -113,3 +113,26 @@ def test_rounds_use_fresh_shared_seeds_and_a_race_needs_a_margin():
     with pytest.raises(ValueError, match="--race needs an indifference margin"):
         race_rules(None, None)
     assert race_rules(None, 0.3, 8, 40) == RaceSettings(0.003, 8, budget=40)
+
+
+def test_a_race_against_a_control_settles_each_change_better_worse_or_equal():
+    """An ablation's race: a (the anchor) against b (3 pp worse: worse at the first look, no seed
+    after it) and c (equal: settled equal within a 1 pp margin); the anchor trains while c is open."""
+    state, records = simulate({"a": 0.070, "b": 0.100, "c": 0.070}, RaceSettings(delta=0.01, rounds=20),
+                              noise=0.003, control="a")
+    assert state.status == {"a": ON, "b": "worse", "c": EQUAL} and state.end == "settled"
+    seeds = {p: sorted(r.seed for r in records if r.id == p) for p in "abc"}
+    assert seeds["b"] == [RACE_SEED, RACE_SEED + 1, RACE_SEED + 2] and seeds["a"] == seeds["c"]
+    verdicts = [v for look in state.looks for v in look.verdicts]
+    assert all(v.test.reference == "a" for v in verdicts)  # each change minus the anchor
+
+
+def test_a_change_equal_to_its_control_is_called_better_or_worse_at_most_at_the_nominal_rate():
+    """200 races of two changes identical to the anchor (0.2 pp noise, 0.5 pp margin): a sign
+    verdict (better or worse) in at most 5% of races."""
+    wrong = 0
+    for trial in range(200):
+        state, _ = simulate({"a": 0.07, "b": 0.07, "c": 0.07}, RaceSettings(delta=0.005, rounds=17), noise=0.002,
+                            rng=random.Random(trial), control="a")
+        wrong += any(s in ("better", "worse") for s in state.status.values())
+    assert wrong / 200 <= 0.05
