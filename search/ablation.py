@@ -61,11 +61,14 @@ def one_knob_changes(space: Space, around: str, knobs: Sequence[str] | None = No
     return changes
 
 
-def change_label(center: Mapping[str, Any], point: Mapping[str, Any]) -> str:
+def change_label(center: Mapping[str, Any], point: Mapping[str, Any], knob: str | None = None) -> str:
     """What ``point`` changes from ``center``: 'ge.gather.extent: global -> 4 (+ ge.gather.depth 2,
-    ge.excite.interp nearest)': the first knob changed (in dependency order, so the one chosen),
+    ge.excite.interp nearest)': ``knob``, the one changed (else the first knob that differs),
     then what follows from it; knobs switched off are implied and not listed."""
     changed = [k for k in point if k in center and center[k] != point[k]]
+    if knob in changed:
+        changed.remove(knob)
+        changed.insert(0, knob)
     following = changed[1:] + [k for k in point if k not in center]
     if not changed:
         return "(the anchor)" if not following else "(+ " + _listing(point, following) + ")"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from gespace.grammar import anchor_label, describe
+from gespace.grammar import anchor_label, describe, point_id
 from gespace.objectives import OBJECTIVES, cost_tolerances
 from search.calibration import TRUSTED, Calibration, calibrate, first_trusted_epoch
 from search.hypervolume import REFERENCE, History, space_bounds
@@ -160,6 +160,7 @@ class Judging:
     tolerance: Mapping[str, float] | None = None  # cost tolerances overriding the registry's
     race: RaceSettings | None = None  # a raced confirmation: its verdicts are the race's
     around: str | None = None  # an ablation's anchor (search.ablation): the report adds its table
+    changed: Mapping[str, str] | None = None  # an ablation's point id -> the knob it changes
 
     @property
     def tolerances(self) -> dict[str, float]:
@@ -178,7 +179,16 @@ def campaign_judging(directory: str | Path, adjust: str = "holm", control: str |
                        settings.get("race_budget"), settings.get("race_hours"), settings.get("cpus_per_trial", 1.0))
             if settings.get("race") else None)
     around = settings.get("around") if settings.get("searcher") == "ablation" else None
-    return Judging(adjust, control, margin, options.cost_tolerance or None, race, around)
+    changed = None
+    if around:
+        from search.ablation import one_knob_changes
+        from search.settings import CampaignSettings
+
+        space = load_space(store.spec_path)
+        overrides = CampaignSettings(**settings).overrides()
+        changed = {point_id(space.canonicalise({**c.point, **overrides})): c.knob
+                   for c in one_knob_changes(space, around, settings.get("knobs"))}
+    return Judging(adjust, control, margin, options.cost_tolerance or None, race, around, changed)
 
 
 def _tolerance_note(objectives: Sequence[str], judging: Judging) -> str | None:
@@ -363,7 +373,7 @@ def ablation_section(campaign: str, summaries: Sequence[PointSummary], judging: 
     rows = []
     for summary in [center, *changes]:
         row = {**_summary_row(campaign, summary, lambda s: names[s.id]), "diff_pp": "", "p_adj": "", "verdict": ""}
-        label = change_label(center.point, summary.point)
+        label = change_label(center.point, summary.point, (judging.changed or {}).get(summary.id))
         row["change"] = (f"{names[center.id]} (the anchor)" if summary is center
                          else label + (f" = {names[summary.id]}" if summary.name else ""))
         verdict = verdicts.get(summary.id)
