@@ -5,11 +5,11 @@ import argparse
 from pathlib import Path
 
 from gespace.cli import UserError
-from gespace.grammar import SpecError, load_space
+
 from search.effects import Effects, knob_effects
 from search.render import csv_text, print_section, report_console, section_markdown
 from search.sections import Section
-from search.store import CampaignStore, StoreError
+from search.store import open_campaign
 
 METRICS = {"val": "val_error", "test": "test_error"}
 COLUMNS = ("knob", "level", "reference", "points", "diff_pp", "p_adj", "verdict", "gmacs_%", "params_m_%")
@@ -26,13 +26,7 @@ def add_effects_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_effects(args: argparse.Namespace) -> int:
-    try:
-        store = CampaignStore(args.directory)
-        settings = store.settings()
-        space = load_space(str(store.spec_path))
-        records = store.latest()
-    except (StoreError, SpecError) as error:
-        raise UserError(str(error)) from None
+    _, settings, space, records = open_campaign(args.directory)
     margin = space.report.equivalence_pp / 100 if space.report.equivalence_pp else None
     try:
         effects = knob_effects(space, records, METRICS[args.metric], margin=margin,

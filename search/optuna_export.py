@@ -22,10 +22,10 @@ from statistics import mean
 from typing import Any
 
 from gespace.cli import UserError
-from gespace.grammar import SpecError, Space, load_space
+from gespace.grammar import Space
 from search.effects import INACTIVE, level_of
 from search.records import OK, TrialRecord
-from search.store import CampaignStore, StoreError
+from search.store import open_campaign
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,13 +39,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export_optuna(args: argparse.Namespace) -> int:
-    try:
-        store = CampaignStore(args.directory)
-        settings = store.settings()
-        space = load_space(str(store.spec_path))
-        records = store.latest()
-    except (StoreError, SpecError) as error:
-        raise UserError(str(error)) from None
+    store, settings, space, records = open_campaign(args.directory)
     out = Path(args.out) if args.out else store.directory / "optuna.journal"
     if out.exists():
         raise UserError(f"{out} exists: give another --out (a journal is appended to, never rewritten)")

@@ -6,13 +6,12 @@ from pathlib import Path
 
 from gespace.cli import UserError
 from gespace.data import DataError
-from gespace.grammar import SpecError, load_space
 from gespace.proxies import PROXIES
 from search.calibration import TRUSTED, Correlation
 from search.proxies import SCORES, ProxyRating, final_runs, rate_proxies, score_points, write_scores
 from search.render import csv_text, print_section, report_console, section_markdown
 from search.sections import Section
-from search.store import CampaignStore, StoreError
+from search.store import open_campaign
 
 COLUMNS = ("proxy", "spearman", "kendall", "trusted")
 
@@ -34,12 +33,7 @@ def cmd_proxies(args: argparse.Namespace) -> int:
     unknown = [p for p in names if p not in PROXIES]
     if unknown:
         raise UserError(f"--proxies {unknown[0]}: unknown; known: {', '.join(PROXIES)}")
-    try:
-        store = CampaignStore(args.directory)
-        space = load_space(str(store.spec_path))
-        records = store.latest()
-    except (StoreError, SpecError) as error:
-        raise UserError(str(error)) from None
+    _, _, space, records = open_campaign(args.directory)
     runs = final_runs(records)
     units = {(pid, seed): space.canonicalise(run.point) for pid, seeds in runs.items() for seed, run in seeds.items()}
     try:

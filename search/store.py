@@ -299,3 +299,16 @@ def environment() -> dict[str, Any]:
         hardware["cuda"] = []
     return {"python": sys.version.split()[0], "packages": packages, "git_revision": revision,
             "hardware": hardware, "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def open_campaign(directory: str | Path) -> tuple[CampaignStore, dict[str, Any], Any, list[TrialRecord]]:
+    """A campaign directory for an analysis command: its store, settings, space and latest records;
+    `UserError` (one line) when it is not a readable campaign or its spec is broken."""
+    from gespace.errors import UserError
+    from gespace.grammar import SpecError, load_space
+
+    try:
+        store = CampaignStore(directory)
+        return store, store.settings(), load_space(str(store.spec_path)), store.latest()
+    except (StoreError, SpecError) as error:
+        raise UserError(str(error)) from None
