@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from gespace.grammar import Point, PointError, Space, point_id
+from gespace.grammar import Point, PointError, Space, point_id, value_text
 
 GE_PREFIX = "ge."  # the knobs an ablation varies by default
 
@@ -35,11 +35,17 @@ class Change:
 
 def one_knob_changes(space: Space, around: str, knobs: Sequence[str] | None = None) -> list[Change]:
     """Every one-knob change of anchor ``around`` the space allows (module doc); `PointError` (one
-    line) for an unknown anchor or knob, or a knob whose domain is a continuous range."""
+    line) for an unknown anchor or knob, a named knob the spec does not declare or the anchor
+    leaves inactive, or a knob whose domain is a continuous range."""
     center = space.canonical_values(space.anchor(around))
     unknown = [k for k in knobs or () if k not in space.knobs]
     if unknown:
         raise PointError(f"--knobs {unknown[0]}: not a knob of {space.name}; its knobs: {', '.join(space.knobs)}")
+    for key in knobs or ():  # a named knob that cannot change the anchor is a mistake, said in one line
+        if not space.knobs[key].declared:
+            raise PointError(f"--knobs {key}: not declared in {space.name} (fixed or derived from another knob)")
+        if not space.is_active(key, center):
+            raise PointError(f"--knobs {key}: inactive at anchor {around}, so no change of it changes the anchor")
     keys = list(knobs) if knobs else [k for k in space.order if k.startswith(GE_PREFIX)]
     # The anchor's choices; what the spec does not set (the gather depth an extent implies) is derived again.
     fixed = {k: v for k, v in center.items() if space.is_active(k, center) and space.knobs[k].declared}
@@ -72,15 +78,10 @@ def change_label(center: Mapping[str, Any], point: Mapping[str, Any], knob: str 
     following = changed[1:] + [k for k in point if k not in center]
     if not changed:
         return "(the anchor)" if not following else "(+ " + _listing(point, following) + ")"
-    label = f"{changed[0]}: {_text(center[changed[0]])} -> {_text(point[changed[0]])}"
+    label = f"{changed[0]}: {value_text(center[changed[0]])} -> {value_text(point[changed[0]])}"
     return label + (f" (+ {_listing(point, following)})" if following else "")
 
 
 def _listing(point: Mapping[str, Any], keys: Sequence[str]) -> str:
-    return ", ".join(f"{k} {_text(point[k])}" for k in keys)
+    return ", ".join(f"{k} {value_text(point[k])}" for k in keys)
 
-
-def _text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(str(v) for v in value) + "]"
-    return str(value)

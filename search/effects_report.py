@@ -31,7 +31,7 @@ def cmd_effects(args: argparse.Namespace) -> int:
     try:
         effects = knob_effects(space, records, METRICS[args.metric], margin=margin,
                                searcher=settings.get("searcher", "random"),
-                               scheduler=settings.get("scheduler", "none"))
+                               scheduler=settings.get("scheduler", "none"), raced=bool(settings.get("race")))
     except ValueError as error:
         raise UserError(f"{args.directory}: {error}") from None
     if not effects.levels:
@@ -64,13 +64,26 @@ def effect_rows(effects: Effects) -> list[dict[str, str]]:
 
 
 def effects_notes(effects: Effects) -> list[str]:
+    references = ", ".join(f"{k}={level}" + ("" if default else " (its commonest level: no run holds the default)")
+                           for k, (level, default) in effects.references.items())
+    if effects.between_points:
+        error = (f"the error is the point means' scatter about the model (SD {100 * effects.sigma:.2f} pp, "
+                 f"{effects.df} df): a point's seeds repeat one design")
+        if effects.lack_of_fit:
+            lof = effects.lack_of_fit
+            error += (f"; against the seeds' scatter the points depart from additivity by F = {lof.f:.2f} "
+                      f"({lof.df}, {lof.df_seeds} df), p = {lof.p:.3f}")
+    else:
+        error = (f"the model fits every point, so the error is the seeds' scatter about the points "
+                 f"(SD {100 * effects.sigma:.2f} pp, {effects.df} df)")
     notes = [f"One linear model over {effects.runs} full-budget runs of {effects.points} points: each knob a factor "
-             "against its reference (the space's default), 'inactive' a level of its own, seeds as blocks; "
-             f"residual SD {100 * effects.sigma:.2f} pp on {effects.df} df. diff_pp: the level minus the reference "
-             "with the other knobs held, with its interval adjusted by Holm over the knob's levels; cost columns: "
-             "the same model on log cost, in percent (search/effects.py)."]
+             "against its reference level, 'inactive' a level of its own, seeds as blocks; " + error + ". "
+             "diff_pp: the level minus the reference with the other knobs at their references (" + references
+             + "); its interval is at the level Holm's step over the knob's levels gives it (it agrees with the "
+             "verdict; Holm within a knob, not across knobs); cost columns: the same model on log cost, in "
+             "percent (search/effects.py)."]
     if effects.unseparable:
-        notes.append("Not separable from other knobs' levels in these runs (left out): " + ", ".join(effects.unseparable))
+        notes.append("Not separable from other levels in these runs (left out): " + ", ".join(effects.unseparable))
     if effects.interactions:
         how = ("each given every other pair's" if effects.jointly else "one pair at a time, the joint model having "
                "no residual df: an interaction may stand in for another it travels with")

@@ -23,8 +23,8 @@ from typing import Any
 
 from gespace.cli import UserError
 from gespace.grammar import Space
-from search.effects import INACTIVE, level_of
-from search.records import OK, TrialRecord
+from search.effects import INACTIVE, level_of, varied_knobs
+from search.records import TrialRecord
 from search.store import open_campaign
 
 
@@ -58,9 +58,9 @@ def export_study(space: Space, records: list[TrialRecord], objectives: list[str]
 
     by_point: dict[str, list[TrialRecord]] = {}
     for record in records:
-        if record.status == OK and record.budget and record.epochs_done >= record.budget:
+        if record.trained_fully:
             by_point.setdefault(record.id, []).append(record)
-    knobs = [k for k in space.order if space.knobs[k].declared and len(space.knobs[k].domain.values() or [0, 0]) > 1]
+    knobs = varied_knobs(space)
     choices = {k: sorted({level_of(space, k, space.canonical_values(runs[0].point)) for runs in by_point.values()}
                          - {INACTIVE}) for k in knobs}
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -23,7 +23,7 @@ import numpy as np
 
 from gespace.files import read_json
 from search.calibration import MIN_POINTS, TRUSTED, Correlation, cross_seed, seed_pairs
-from search.records import OK, TrialRecord
+from search.records import TrialRecord
 
 BASELINES = ("params_m", "gmacs")  # costs rated as proxies: what every proxy must beat
 SCORES = "proxy-scores.json"  # a campaign's calibration cohort's scores, computed once (cohort_scores)
@@ -48,7 +48,7 @@ def final_runs(records: Sequence[TrialRecord]) -> dict[str, dict[int, TrialRecor
     """Point id -> seed -> its full-budget run, for points with at least two seeds."""
     by_point: dict[str, dict[int, TrialRecord]] = defaultdict(dict)
     for record in records:
-        if record.status == OK and record.budget and record.epochs_done >= record.budget and record.seed is not None:
+        if record.trained_fully and record.seed is not None:
             by_point[record.id][record.seed] = record
     return {pid: runs for pid, runs in by_point.items() if len(runs) >= 2}
 

@@ -82,7 +82,7 @@ from gespace.objectives import cost_tolerances
 from search.records import CONFIRM, OK, SEARCH, TrialRecord
 from search.sequential import constant_boundary
 from search.statistics import record_bits
-from search.verdicts import BETTER, UNRESOLVED, WORSE, Experiment, PairTest, Verdict
+from search.verdicts import BETTER, UNRESOLVED, WORSE, Experiment, PairTest, Verdict, interval_verdict
 
 RACE_SEED = 2000  # the first race round's seed (search seeds start at 0, fixed confirmation ones at 1000)
 OPEN, ON, OFF = "open", "on", "off"
@@ -219,19 +219,23 @@ def _passes_hours(records: Sequence[TrialRecord], points: Sequence[str], units: 
     return spent + settings.cpus * units * sum(times) / len(times) / 3600 > settings.hours
 
 
+def _experiment(runs: Sequence[TrialRecord], metric: str) -> Experiment:
+    """The blocked experiment a look judges: each point's runs by seed, with their per-image bits."""
+    value = (lambda r: r.test_error) if metric == "test" else (lambda r: r.val_error)
+    groups: dict[str, list[TrialRecord]] = {}
+    for r in runs:
+        groups.setdefault(r.id, []).append(r)
+    return Experiment({p: {r.seed: value(r) for r in group if value(r) is not None} for p, group in groups.items()},
+                      bits={p: record_bits(group, metric) for p, group in groups.items()})
+
+
 def _look(seed: int, trained: list[str], open_points: list[str], rivals: Mapping[str, list[str]],
           records: Sequence[TrialRecord], settings: RaceSettings, cleared: set[tuple[str, str]],
           status: dict[str, str]) -> Look:
     """Analyse the runs up to this round's seed, and settle what the bounds allow (module doc)."""
     points = list(rivals)
-    seen = [r for r in race_runs(records, points) if r.seed is None or r.seed < RACE_SEED or r.seed <= seed]
-    groups: dict[str, list[TrialRecord]] = {}
-    for r in seen:
-        groups.setdefault(r.id, []).append(r)
-    value = (lambda r: r.test_error) if settings.metric == "test" else (lambda r: r.val_error)
-    experiment = Experiment({p: {r.seed: value(r) for r in group if value(r) is not None}
-                             for p, group in groups.items()},
-                            bits={p: record_bits(group, settings.metric) for p, group in groups.items()})
+    experiment = _experiment([r for r in race_runs(records, points)
+                              if r.seed is None or r.seed < RACE_SEED or r.seed <= seed], settings.metric)
     budget = settings.alpha / len(points)  # each point's, over every look
     level = float(stats.norm.sf(settings.boundary(budget)))
     look = Look(seed, trained, level)
@@ -253,14 +257,8 @@ def _look(seed: int, trained: list[str], open_points: list[str], rivals: Mapping
 def _control_look(seed: int, trained: list[str], open_points: list[str], control: str,
                   records: Sequence[TrialRecord], settings: RaceSettings, status: dict[str, str]) -> Look:
     """A look of a race against a control: each open point minus the control, two-sided (module doc)."""
-    seen = [r for r in records if r.id in status and r.status == OK and r.seed is not None and r.seed <= seed]
-    value = (lambda r: r.test_error) if settings.metric == "test" else (lambda r: r.val_error)
-    groups: dict[str, list[TrialRecord]] = {}
-    for r in seen:
-        groups.setdefault(r.id, []).append(r)
-    experiment = Experiment({p: {r.seed: value(r) for r in group if value(r) is not None}
-                             for p, group in groups.items()},
-                            bits={p: record_bits(group, settings.metric) for p, group in groups.items()})
+    experiment = _experiment([r for r in records if r.id in status and r.status == OK and r.seed is not None
+                              and r.seed <= seed], settings.metric)
     level = float(stats.norm.sf(settings.boundary(settings.alpha / (2 * (len(status) - 1)))))
     look = Look(seed, trained, level)
     for p in open_points:
@@ -270,11 +268,9 @@ def _control_look(seed: int, trained: list[str], open_points: list[str], control
         look.verdicts.append(verdict)
         if verdict.interval is None:
             continue
-        low, high = verdict.interval
-        if high < 0 or low > 0:
-            look.settled[p] = BETTER if high < 0 else WORSE
-        elif -settings.delta < low and high < settings.delta:
-            look.settled[p] = EQUAL
+        settled = interval_verdict(*verdict.interval, settings.delta)
+        if settled:
+            look.settled[p] = settled if settled in (BETTER, WORSE) else EQUAL
     status.update(look.settled)
     return look
 
@@ -286,13 +282,7 @@ def race_verdict(test: PairTest, lower_level: float, upper_level: float, delta: 
         return Verdict(test, RACE, None, None, f"{UNRESOLVED} (noise unknown)")
     low = test.estimate - test.critical(2 * lower_level) * test.stderr
     high = test.estimate + test.critical(2 * upper_level) * test.stderr
-    if high < 0 or low > 0:
-        verdict = BETTER if high < 0 else WORSE
-    elif low > -delta and high < delta:
-        verdict = f"equal within {100 * delta:.2g} pp"
-    else:
-        verdict = UNRESOLVED
-    return Verdict(test, RACE, None, (low, high), verdict)
+    return Verdict(test, RACE, None, (low, high), interval_verdict(low, high, delta) or UNRESOLVED)
 
 
 def seeds_to_settle(verdict: Verdict, delta: float) -> int | None:

@@ -138,6 +138,11 @@ class TrialRecord:
     def epochs_done(self) -> int:
         return len(self.epochs)
 
+    @property
+    def trained_fully(self) -> bool:
+        """Ended ok having trained every epoch of its budget (what effects, proxies and exports read)."""
+        return self.status == OK and bool(self.budget) and self.epochs_done >= self.budget
+
     def bits(self, split: str) -> ImageBits | None:
         """Which images of ``split`` ("val" or "test") it classified right, where recorded."""
         data = (self.images or {}).get(split)

@@ -29,7 +29,7 @@ from search.statistics import (Estimate, FrontOdds, Noise, PointSummary, Spread,
 from search.racing import EQUAL, RACE_SEED, RaceSettings, race, race_rules, seeds_to_settle
 from search.ablation import change_label
 from search.proxies import BASELINES, ProxyRating
-from search.verdicts import Experiment, Verdict, adjusted, all_pairs, many_to_one
+from search.verdicts import Experiment, Verdict, adjusted, all_pairs, equal_within, many_to_one
 from search.store import CampaignStore
 
 
@@ -343,8 +343,8 @@ ABLATION_COLUMNS = ("campaign", "change", "seeds", "test_err_%", "diff_pp", "p_a
                     "params_m", "latency_ms")
 
 
-def ablation_section(campaign: str, summaries: Sequence[PointSummary], judging: Judging, names: Mapping[str, str],
-                     title: str, columns: Sequence[str]) -> Section | None:
+def ablation_section(campaign: str, summaries: Sequence[PointSummary], records: Sequence[TrialRecord],
+                     judging: Judging, names: Mapping[str, str], title: str, columns: Sequence[str]) -> Section | None:
     """An ablation in the layout of the paper's Tables 1-2: the anchor, then one row per one-knob
     change with its error, its difference from the anchor (Dunnett's family over the changes, on
     test error, which nothing selected on) and its costs."""
@@ -356,16 +356,17 @@ def ablation_section(campaign: str, summaries: Sequence[PointSummary], judging: 
                             bits={s.id: s.bits["test" if on_test else "val"] for s in summaries})
     changes = [s for s in summaries if s.id != center.id]
     raced = judging.race is not None
-    if raced:  # the race's own bounds, at the look that settled each change (or the last)
-        state = race([s.id for s in summaries], {}, [r for s in summaries for r in s.records], judging.race,
-                     control=center.id)
+    if raced:  # the race's own bounds, at the look that settled each change (or the last), replayed as the
+        # campaign ran it: on every record (a failed run is a unit done) and every change, trained or not
+        race_points = [center.id, *[pid for pid in judging.changed or {} if pid != center.id]]
+        state = race(race_points, {}, records, judging.race, control=center.id)
         verdicts = {}
         for s in changes:
             look = next((lk for lk in state.looks if s.id in lk.settled), state.looks[-1] if state.looks else None)
             found = next((v for v in look.verdicts if v.test.point == s.id), None) if look else None
             if found is not None:
                 status = state.status[s.id]
-                verdicts[s.id] = replace(found, verdict=f"equal within {100 * judging.race.delta:g} pp"
+                verdicts[s.id] = replace(found, verdict=equal_within(judging.race.delta)
                                          if status == EQUAL else status)
     else:
         verdicts = {v.test.point: v for v in many_to_one(experiment, center.id, [s.id for s in changes],
@@ -550,7 +551,7 @@ def campaign_sections(campaign: str, records: list[TrialRecord], objectives: Seq
                     campaign, experiment, anchors, judging, names, metric,
                     f"{prefix}Anchors, every pair (Tukey HSD)", columns))
             if judging.around:
-                ablation = ablation_section(campaign, summaries, judging, names,
+                ablation = ablation_section(campaign, summaries, records, judging, names,
                                             f"{prefix}Ablation around {anchor_label(judging.around)}",
                                             shown([c for c in ABLATION_COLUMNS
                                                    if c != LATENCY_OBJECTIVE or LATENCY_OBJECTIVE in objectives]))

@@ -214,16 +214,29 @@ def _check_p(a: Mapping, b: Mapping, common: tuple) -> float | None:
     return None
 
 
+def equal_within(margin: float) -> str:
+    """The verdict of an interval that lies inside +-``margin``."""
+    return f"equal within {100 * margin:g} pp"
+
+
+def interval_verdict(low: float, high: float, margin: float | None) -> str | None:
+    """What an interval says, the one rule: better or worse when it clears 0, equal when it lies
+    within the margin; None when neither."""
+    if high < 0 or low > 0:
+        return BETTER if high < 0 else WORSE
+    if margin and -margin < low and high < margin:
+        return equal_within(margin)
+    return None
+
+
 def _judge(test: PairTest, procedure: str, p_adjusted: float | None, critical: float | None,
            margin: float | None, alpha: float) -> Verdict:
     interval = test.interval(critical) if critical is not None else None
     if interval is None:
         return Verdict(test, procedure, p_adjusted, None, f"{UNRESOLVED} (noise unknown)")
-    low, high = interval
-    if high < 0 or low > 0:
-        return Verdict(test, procedure, p_adjusted, interval, BETTER if high < 0 else WORSE)
-    if margin and -margin < low and high < margin:
-        return Verdict(test, procedure, p_adjusted, interval, f"equal within {100 * margin:.2g} pp")
+    settled = interval_verdict(*interval, margin)
+    if settled:
+        return Verdict(test, procedure, p_adjusted, interval, settled)
     if abs(test.estimate) > 0 and test.stderr:
         power = float(stats.norm.ppf(POWER))
         needed = math.ceil(test.runs * ((critical + power) * test.stderr / abs(test.estimate)) ** 2)

@@ -558,3 +558,12 @@ def test_a_raced_ablation_trains_rounds_until_each_change_is_settled_against_its
     rows = list(csv.DictReader((store.directory / "ablation.csv").open()))
     assert len(rows) == 5 and [r["verdict"] for r in rows[1:]] == [
         r["verdict"] for r in rows[1:] if r["verdict"] in ("better", "worse", "equal within 50 pp")]
+    # A change's first race run failing: the campaign counts the unit done and still looks after round
+    # 3 (the change on 2 seeds); the report replays the race on the same records, so it looks too.
+    import dataclasses
+
+    failed = next(r for r in store.latest() if r.seed == RACE_SEED and r.name is None)
+    store.append(dataclasses.replace(failed, status="failed", val_error=None, test_error=None, epochs=[],
+                                     images=None))
+    report = write_report([store.directory])["markdown"].read_text()
+    assert "raced against the anchor, a seed a round (1 look)" in report

@@ -7,9 +7,10 @@ import textwrap
 
 import pytest
 
-from gespace.grammar import load_space, point_id
+from gespace.grammar import PointError, load_space, point_id
 from search.ablation import change_label, one_knob_changes
-from search.effects import INACTIVE, knob_effects
+from search.effects import knob_effects
+from search.effects import level_of as effects_level
 from search.records import CostFigures, TrialRecord
 
 SPEC = """\
@@ -82,13 +83,62 @@ def test_a_planted_effect_is_found_and_a_null_knob_covers_zero(space):
     for level in ("2", "4"):  # the extent: nothing planted, its interval (Holm over 2 levels) covers 0
         low, high = effect(found, "ge.gather.extent", level).verdict.interval
         assert low < 0 < high
+    # No GE against the reference cell (pool, no SE); the planted interaction the additive model
+    # leaves out widens the between-point error, and the contrast still clears 0.
     no_ge = effect(found, "ge.placement.stages", "[]")
-    assert no_ge.verdict.verdict == "worse" and no_ge.verdict.interval[0] > 0.01
+    assert no_ge.verdict.verdict == "worse" and no_ge.verdict.interval[0] > 0.005
+    assert found.references["ge.placement.stages"] == ("[2,3,4]", True)  # 'all', normalised, is the default
     assert dwconv.costs["gmacs"] == pytest.approx(10.0, abs=1e-6)  # log-cost model: exactly +10% MACs
     assert effect(found, "ge.excite.mlp", "se").costs["params_m"] == pytest.approx(5.0, abs=1e-6)
     # Inactive levels that coincide with another knob's level are said so, not estimated.
     assert "ge.excite.interp=inactive" not in [f"{e.knob}={e.level}" for e in found.levels]
-    assert any(name.endswith(f"={INACTIVE}") for name in found.unseparable)
+    assert "ge.gather.op=inactive (= ge.placement.stages=[])" in found.unseparable
+
+
+def test_the_error_is_between_points_as_ols_on_the_point_means_has_it(space):
+    """Points whose truth departs from additivity at random, each under the same 3 seeds: the
+    run-level model judged against the between-point error gives each contrast exactly the
+    estimate, standard error and df of statsmodels' OLS on the point means (the nested design's
+    analysis); the seeds' scatter alone would make it several times too narrow."""
+    import numpy as np
+    import statsmodels.api as sm
+
+    rng = random.Random(3)
+    departure = {point_id(p): rng.gauss(0, 0.004) for p in space.enumerate()}
+    records = records_of(space, lambda p: planted(p) + departure[point_id(p)], noise=0.001, rng=rng)
+    found = knob_effects(space, records)
+    assert found.between_points and found.lack_of_fit.p < 1e-6
+
+    means = {}
+    for r in records:
+        means.setdefault(r.id, (r.point, []))[1].append(r.val_error)
+    ids = list(means)
+    names = [f"{e.knob}={e.level}" for e in found.levels]
+    design = np.column_stack([np.ones(len(ids))] + [
+        np.array([effects_level(space, e.knob, means[pid][0]) == e.level for pid in ids], float)
+        for e in found.levels])
+    ols = sm.OLS(np.array([np.mean(means[pid][1]) for pid in ids]), design).fit()
+    assert found.df == int(ols.df_resid)
+    for k, e in enumerate(found.levels, start=1):
+        assert e.verdict.test.estimate == pytest.approx(ols.params[k], abs=1e-12), names[k - 1]
+        assert e.verdict.test.stderr == pytest.approx(ols.bse[k], rel=1e-9), names[k - 1]
+
+
+def test_bad_records_and_continuous_knobs_are_left_out(space, tmp_path):
+    records = records_of(space, planted)
+    diverged = records[0].__class__(**{**records[0].__dict__, "seed": 9, "val_error": float("nan")})
+    assert knob_effects(space, records + [diverged]).runs == len(records)  # a NaN error is no run
+    path = tmp_path / "lr.yaml"
+    path.write_text(textwrap.dedent(SPEC).replace("train: {dataset: synthetic, epochs: 2}",
+                                                  "train: {dataset: synthetic, epochs: 2, lr: {float: [0.01, 1.0]}}"))
+    lr_space = load_space(str(path))
+    rng = random.Random(1)
+    sampled = [{**r.point, "train.lr": round(rng.uniform(0.01, 1.0), 4)} for r in records[::3]]
+    with_lr = [r.__class__(**{**r.__dict__, "point": sampled[k // 3]}) for k, r in enumerate(records)]
+    found = knob_effects(lr_space, with_lr)
+    assert "train.lr" not in {e.knob for e in found.levels}
+    assert any(c.startswith("train.lr is continuous") for c in found.caveats)
+    assert effect(found, "ge.gather.op", "dwconv").verdict.verdict == "better"
 
 
 def test_a_planted_interaction_is_resolved_and_none_where_none_is_planted(space):
@@ -135,3 +185,7 @@ def test_the_ablation_is_exactly_the_one_knob_neighbourhood(space):
     assert [c.knob for c in one_knob_changes(space, "ge-theta", ["ge.excite.gate"])] == ["ge.excite.gate"]
     with pytest.raises(Exception, match="--knobs ge.excite.gat: not a knob"):
         one_knob_changes(space, "ge-theta", ["ge.excite.gat"])
+    with pytest.raises(PointError, match="--knobs ge.gather.depth: not declared in effects"):
+        one_knob_changes(space, "ge-theta", ["ge.gather.depth"])
+    with pytest.raises(PointError, match="--knobs ge.excite.interp: inactive at anchor ge-theta"):
+        one_knob_changes(space, "ge-theta", ["ge.excite.interp"])

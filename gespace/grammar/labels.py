@@ -14,6 +14,11 @@ def anchor_label(name: str) -> str:
     return ANCHOR_LABELS.get(name, name)
 
 
+def value_text(value: Any) -> str:
+    """A knob value as a table shows it: lists as '[2,3,4]', the rest as str."""
+    return "[" + ",".join(map(str, value)) + "]" if isinstance(value, (list, tuple)) else str(value)
+
+
 def describe(point: dict[str, Any]) -> str:
     """The GE design in words, most telling first: 'dwconv global, SE r=16, stages 2,3,4'.
 
