@@ -71,6 +71,7 @@ HETEROGENEITY = 0.05
 ADJUSTMENTS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "unadjusted"}
 DUNNETT, TUKEY = "Dunnett", "Tukey HSD"
 BETTER, WORSE, UNRESOLVED = "better", "worse", "not resolved"
+MOST_SEEDS = 1000  # beyond it a count of seeds says only "a difference near 0": an equivalence margin settles that
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,9 @@ def _judge(test: PairTest, procedure: str, p_adjusted: float | None, critical: f
     if abs(test.estimate) > 0 and test.stderr:
         power = float(stats.norm.ppf(POWER))
         needed = math.ceil(test.runs * ((critical + power) * test.stderr / abs(test.estimate)) ** 2)
+        seeds = f"about {needed}" if needed <= MOST_SEEDS else f"over {MOST_SEEDS:,}"
         return Verdict(test, procedure, p_adjusted, interval,
-                       f"{UNRESOLVED} (about {needed} seeds a point would resolve {100 * abs(test.estimate):.2f} pp)")
+                       f"{UNRESOLVED} ({seeds} seeds a point would resolve {100 * abs(test.estimate):.2f} pp)")
     return Verdict(test, procedure, p_adjusted, interval, UNRESOLVED)
 
 

@@ -199,7 +199,9 @@ def test_equivalence_within_a_declared_margin():
     assert ttost_paired(np.array(a), np.array(b), -0.003, 0.003)[0] < 0.025
     noisy = Experiment({"a": {0: 0.1005, 1: 0.115, 2: 0.09}, "b": {0: 0.10, 1: 0.10, 2: 0.10}})
     verdict = adjusted([noisy.pair("a", "b")], margin=0.003)[0]
-    assert verdict.verdict.startswith("not resolved (about ") and "seeds a point would resolve" in verdict.verdict
+    assert verdict.verdict == "not resolved (over 1,000 seeds a point would resolve 0.18 pp)"
+    clearer = Experiment({"a": {0: 0.105, 1: 0.112, 2: 0.10}, "b": {0: 0.10, 1: 0.10, 2: 0.10}})
+    assert adjusted([clearer.pair("a", "b")], margin=0.003)[0].verdict == "not resolved (about 30 seeds a point would resolve 0.57 pp)"  # 3 x ((t(2) 4.303 + z 0.842) x se 0.00348 / 0.00567)^2 = 29.9
 
 
 def test_an_unknown_control_is_refused_in_one_line_before_anything_trains(tmp_path, capsys):
