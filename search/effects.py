@@ -83,6 +83,7 @@ class Interaction:
     df: int  # columns the interaction adds
     p: float
     p_adjusted: float
+    against_points: bool = True  # its F's error: the point means' departure (else the seeds' scatter)
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,7 @@ def _interactions(sm: Any, y: np.ndarray, design: np.ndarray, names: list[str], 
         if jointly and mine:  # this pair's terms against the model with every other pair's
             without = [k for k, n in enumerate(joint_names) if n not in mine]
             p, df = _f_test(full_fit, _fit(sm, y, joint[:, without], pure))
+            between = full_fit.between_points
         elif not jointly:
             alone, _, _ = _independent(list(zip(names, design.T)), columns)
             alone_fit = _fit(sm, y, alone, pure) if alone.shape[1] > design.shape[1] else None
@@ -318,17 +320,19 @@ def _interactions(sm: Any, y: np.ndarray, design: np.ndarray, names: list[str], 
                 untested += 1
                 continue
             p, df = _f_test(alone_fit, fit)
+            between = alone_fit.between_points
         else:
             untested += 1
             continue
         if math.isnan(p):
             untested += 1
             continue
-        tested.append((a, b, df, p))
+        tested.append((a, b, df, p, between))
     if not tested:
         return [], untested, jointly
     p_adjusted = multipletests([t[3] for t in tested], method="holm")[1]
-    return [Interaction(a, b, df, p, float(q)) for (a, b, df, p), q in zip(tested, p_adjusted)], untested, jointly
+    return ([Interaction(a, b, df, p, float(q), between) for (a, b, df, p, between), q in zip(tested, p_adjusted)],
+            untested, jointly)
 
 
 def _caveats(effects: Sequence[LevelEffect], levels: Mapping[str, Mapping[str, str]],

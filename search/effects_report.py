@@ -88,8 +88,12 @@ def effects_notes(effects: Effects) -> list[str]:
         how = ("each given every other pair's" if effects.jointly else "one pair at a time, the joint model having "
                "no residual df: an interaction may stand in for another it travels with")
         notes.append(f"Interactions (F test of the pair's product terms, {how}; Holm over the pairs tested): " + "; ".join(
-            f"{i.knob} x {i.other}: p = {i.p:.3f}, adjusted {i.p_adjusted:.3f} ({i.df} df)"
+            f"{i.knob} x {i.other}: p = {i.p:.3f}, adjusted {i.p_adjusted:.3f} ({i.df} df"
+            + ("" if i.against_points else "; against the seeds' scatter") + ")"
             for i in effects.interactions) + f"; {effects.untested_pairs} pairs the data cannot test.")
+        if not all(i.against_points for i in effects.interactions):
+            notes.append("Against the seeds' scatter: the model with the pair fits every point, so a point's own "
+                         "departure from additivity cannot be told from the interaction.")
     elif effects.untested_pairs:
         notes.append(f"Interactions: none of the {effects.untested_pairs} pairs of knobs can be tested on these runs.")
     if effects.importance:

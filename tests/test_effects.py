@@ -145,6 +145,7 @@ def test_a_planted_interaction_is_resolved_and_none_where_none_is_planted(space)
     found = knob_effects(space, records_of(space, planted))
     pairs = {(i.knob, i.other): i for i in found.interactions}
     assert pairs[("ge.gather.op", "ge.excite.mlp")].p_adjusted < 0.001
+    assert all(i.against_points for i in pairs.values())  # the pairs leave point means unexplained: their error
     others = [i for key, i in pairs.items() if key != ("ge.gather.op", "ge.excite.mlp")]
     assert others and sum(i.p_adjusted < 0.05 for i in others) == 0
     additive = knob_effects(space, records_of(space, lambda p: planted(p) if not (
