@@ -97,7 +97,7 @@ def effects_notes(effects: Effects) -> list[str]:
     elif effects.untested_pairs:
         notes.append(f"Interactions: none of the {effects.untested_pairs} pairs of knobs can be tested on these runs.")
     if effects.importance:
-        ranked = sorted(effects.importance.items(), key=lambda item: -item[1])
+        ranked = sorted(effects.importance.items(), key=lambda item: (-round(item[1], 2), item[0]))  # as printed
         notes.append("PED-ANOVA importance (Optuna, one trial per point; a cross-check without seeds or "
                      "intervals): " + ", ".join(f"{k} {v:.2f}" for k, v in ranked if v > 0))
     notes += [f"Caveat: {c}." for c in effects.caveats]
