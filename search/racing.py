@@ -134,14 +134,15 @@ class Look:
 
     seed: int
     trained: list[str]
-    level: float  # each lower bound's one-sided error rate at this look (upper bounds': lower, module doc)
+    level: float  # each lower bound's one-sided error rate at this look (upper bounds': lower; against a
+    # control, both bounds': module doc)
     verdicts: list[Verdict] = field(default_factory=list)
-    settled: dict[str, str] = field(default_factory=dict)  # point -> on / off
+    settled: dict[str, str] = field(default_factory=dict)  # point -> on / off (against a control: better / worse / equal)
 
 
 @dataclass
 class RaceState:
-    status: dict[str, str]  # point -> open / on / off
+    status: dict[str, str]  # point -> open / on / off (against a control: better / worse / equal; the control on)
     looks: list[Look]
     next_units: list[tuple[str, int]]  # to train now ([] when the race is over)
     end: str | None  # why it is over: "settled", "rounds", "budget"; None while it goes on
