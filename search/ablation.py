@@ -33,10 +33,12 @@ class Change:
         return point_id(self.point)
 
 
-def one_knob_changes(space: Space, around: str, knobs: Sequence[str] | None = None) -> list[Change]:
-    """Every one-knob change of anchor ``around`` the space allows (module doc); `PointError` (one
-    line) for an unknown anchor or knob, a named knob the spec does not declare or the anchor
-    leaves inactive, or a knob whose domain is a continuous range."""
+def one_knob_changes(space: Space, around: str, knobs: Sequence[str] | None = None,
+                     overrides: Mapping[str, Any] | None = None) -> list[Change]:
+    """Every one-knob change of anchor ``around`` the space allows (module doc), each point with the
+    campaign's ``overrides`` (its --epochs, ...) applied; `PointError` (one line) for an unknown
+    anchor or knob, a named knob the spec does not declare or the anchor leaves inactive, or a knob
+    whose domain is a continuous range."""
     center = space.canonical_values(space.anchor(around))
     unknown = [k for k in knobs or () if k not in space.knobs]
     if unknown:
@@ -49,7 +51,8 @@ def one_knob_changes(space: Space, around: str, knobs: Sequence[str] | None = No
     keys = list(knobs) if knobs else [k for k in space.order if k.startswith(GE_PREFIX)]
     # The anchor's choices; what the spec does not set (the gather depth an extent implies) is derived again.
     fixed = {k: v for k, v in center.items() if space.is_active(k, center) and space.knobs[k].declared}
-    seen = {point_id(center)}
+    overrides = overrides or {}
+    seen = {point_id(space.canonical_values({**center, **overrides}))}
     changes = []
     for key in keys:
         if not space.is_active(key, center):
@@ -60,7 +63,7 @@ def one_knob_changes(space: Space, around: str, knobs: Sequence[str] | None = No
         for value in values:
             if space.normalise(key, value, center) == center[key]:
                 continue
-            point = space.canonical_values({**{k: v for k, v in fixed.items() if k != key}, key: value})
+            point = space.canonical_values({**{k: v for k, v in fixed.items() if k != key}, key: value, **overrides})
             if point_id(point) not in seen:
                 seen.add(point_id(point))
                 changes.append(Change(key, value, point))

@@ -468,13 +468,13 @@ def ablation_points(space: Any, settings: CampaignSettings) -> list[tuple[str | 
         raise CampaignError("--searcher ablation trains every point to the full budget: it takes no --scheduler "
                             "but none and no --confirm")
     try:
-        changes = one_knob_changes(space, settings.around, settings.knobs)
+        changes = one_knob_changes(space, settings.around, settings.knobs, settings.overrides())
     except PointError as error:
         raise CampaignError(f"{settings.spec}: {error}") from None
     overrides = settings.overrides()
     names = {point_id(space.canonicalise({**p, **overrides})): name for name, p in space.anchors()}
-    points = [space.canonicalise({**p, **overrides})
-              for p in [space.anchor(settings.around)] + [c.point for c in changes]]
+    points = [space.canonicalise({**space.anchor(settings.around), **overrides})] + [
+        space.canonicalise(c.point) for c in changes]
     return [(settings.around if k == 0 else names.get(point_id(p)), p) for k, p in enumerate(points)]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from gespace.grammar import anchor_label, describe, point_id
+from gespace.grammar import anchor_label, describe
 from gespace.objectives import OBJECTIVES, cost_tolerances
 from search.calibration import TRUSTED, Calibration, calibrate, first_trusted_epoch
 from search.hypervolume import REFERENCE, History, space_bounds
@@ -184,10 +184,8 @@ def campaign_judging(directory: str | Path, adjust: str = "holm", control: str |
         from search.ablation import one_knob_changes
         from search.settings import CampaignSettings
 
-        space = load_space(store.spec_path)
-        overrides = CampaignSettings(**settings).overrides()
-        changed = {point_id(space.canonicalise({**c.point, **overrides})): c.knob
-                   for c in one_knob_changes(space, around, settings.get("knobs"))}
+        changed = {c.id: c.knob for c in one_knob_changes(load_space(store.spec_path), around, settings.get("knobs"),
+                                                          CampaignSettings(**settings).overrides())}
     return Judging(adjust, control, margin, options.cost_tolerance or None, race, around, changed)
 
 
